@@ -1,0 +1,87 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "spor-access",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "spor-access", targets: ["spor-access"]),
+        .library(name: "AccessDomain", targets: ["AccessDomain"]),
+        .library(name: "AccessStore", targets: ["AccessStore"]),
+        .library(name: "AccessAPI", targets: ["AccessAPI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        /// Pure value types and the approval policy (the Swift half of the rules). No I/O.
+        .target(name: "AccessDomain"),
+        /// PostgreSQL: embedded cluster, migrations, repositories.
+        .target(
+            name: "AccessStore",
+            dependencies: [
+                "AccessDomain",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            ]
+        ),
+        /// HTTP: routes, middleware, problem details, health and metrics.
+        .target(
+            name: "AccessAPI",
+            dependencies: [
+                "AccessDomain",
+                "AccessStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "spor-access",
+            dependencies: [
+                "AccessAPI",
+                "AccessStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        /// Test support shared by the test targets: a throwaway PostgreSQL cluster and a database per test.
+        .target(
+            name: "AccessTestSupport",
+            dependencies: ["AccessStore", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
+        .testTarget(name: "AccessDomainTests", dependencies: ["AccessDomain"]),
+        .testTarget(
+            name: "AccessStoreTests",
+            dependencies: [
+                "AccessStore",
+                "AccessTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "AccessAPITests",
+            dependencies: [
+                "AccessAPI",
+                "AccessTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,32 @@
+import AccessStore
+import Foundation
+import Logging
+
+/// Everything `buildApplication` needs; the command fills it from flags and environment, tests directly.
+public struct AppConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// The service's database login (the application role, or the owner acting as it).
+    public var database: DatabaseURL
+    /// The migrations the service expects to be applied (the readiness check compares them).
+    public var migrations: MigrationSet
+    public var maximumDatabaseConnections: Int
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    public var maximumBodySize: Int
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        database: DatabaseURL,
+        migrations: MigrationSet,
+        maximumDatabaseConnections: Int = 20,
+        maximumBodySize: Int = 16 * 1024 * 1024
+    ) {
+        self.host = host
+        self.port = port
+        self.database = database
+        self.migrations = migrations
+        self.maximumDatabaseConnections = maximumDatabaseConnections
+        self.maximumBodySize = maximumBodySize
+    }
+}

@@ -1,0 +1,122 @@
+import AccessStore
+import ArgumentParser
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Options shared by the commands that reach the database. Each flag falls back to an environment variable.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "PostgreSQL URL of the owner role (runs migrations). Env: DATABASE_URL. Without it, an embedded cluster is started in --data-dir.")
+    var databaseURL: String?
+
+    @Option(name: .customLong("app-database-url"), help: "PostgreSQL URL of the application role the service connects as. Env: APP_DATABASE_URL. Default: the owner's URL, acting as spor_app in each transaction.")
+    var appDatabaseURL: String?
+
+    @Option(name: .customLong("data-dir"), help: "Folder of the embedded PostgreSQL cluster. Env: SPOR_DATA_DIR. Default: .data/postgres")
+    var dataDirectory: String?
+
+    @Option(name: .customLong("postgres-user"), help: "Unprivileged user the embedded cluster runs as when started by root. Env: SPOR_POSTGRES_USER. Default: postgres")
+    var postgresUser: String?
+
+    @Option(name: .customLong("postgres-bin"), help: "Folder holding initdb, pg_ctl and postgres. Env: SPOR_POSTGRES_BIN. Default: PATH, then /usr/lib/postgresql/*/bin")
+    var postgresBin: String?
+
+    @Option(name: .customLong("migrations-dir"), help: "Folder of the SQL migrations. Env: SPOR_MIGRATIONS_DIR. Default: ./SQL/migrations")
+    var migrationsDirectory: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. Env: LOG_LEVEL. Default: info")
+    var logLevel: String?
+
+    @Option(name: .customLong("log-format"), help: "text or json. Env: LOG_FORMAT. Default: text")
+    var logFormat: String?
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    func value(_ flag: String?, _ variable: String) -> String? {
+        if let flag, !flag.isEmpty { return flag }
+        if let env = environment[variable], !env.isEmpty { return env }
+        return nil
+    }
+
+    func bootstrapLogging() throws -> Logger {
+        let levelName = value(logLevel, "LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
+            throw ValidationError("log level '\(levelName)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        let format = value(logFormat, "LOG_FORMAT") ?? "text"
+        guard ["text", "json"].contains(format) else { throw ValidationError("log format '\(format)' is not text or json") }
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "spor-access")
+        logger.logLevel = level
+        return logger
+    }
+
+    func migrationSet() throws -> MigrationSet {
+        let directory = value(migrationsDirectory, "SPOR_MIGRATIONS_DIR").map { URL(fileURLWithPath: $0) }
+            ?? MigrationSet.defaultDirectory(environment: environment)
+        return try MigrationSet(directory: directory)
+    }
+
+    /// Where the database is: the given URLs, or an embedded cluster started (and provisioned) now.
+    func resolveDatabase(logger: Logger) async throws -> ResolvedDatabase {
+        if let url = value(databaseURL, "DATABASE_URL") {
+            let owner = try DatabaseURL(parsing: url)
+            let app = try value(appDatabaseURL, "APP_DATABASE_URL").map(DatabaseURL.init(parsing:))
+            return ResolvedDatabase(owner: owner, application: app ?? owner, embedded: nil)
+        }
+        let directory = URL(fileURLWithPath: value(dataDirectory, "SPOR_DATA_DIR") ?? ".data/postgres")
+        let binaries = try value(postgresBin, "SPOR_POSTGRES_BIN").map { try PostgresBinaries.locate(path: $0, installRoot: nil) }
+        let cluster = try EmbeddedPostgres(
+            configuration: .init(dataDirectory: directory, unprivilegedUser: value(postgresUser, "SPOR_POSTGRES_USER") ?? "postgres"),
+            binaries: binaries,
+            logger: logger)
+        let running = try cluster.start()
+        do {
+            let provisioned = try await cluster.provision(running, database: "spor_access")
+            logger.info(
+                "embedded PostgreSQL running",
+                metadata: ["dataDirectory": "\(cluster.configuration.dataDirectory.path)", "database": "\(provisioned.owner)"])
+            return ResolvedDatabase(owner: provisioned.owner, application: provisioned.application, embedded: cluster)
+        } catch {
+            try? cluster.stop()
+            throw error
+        }
+    }
+}
+
+struct ResolvedDatabase {
+    let owner: DatabaseURL
+    let application: DatabaseURL
+    let embedded: EmbeddedPostgres?
+
+    func stopEmbedded(logger: Logger) {
+        guard let embedded else { return }
+        do {
+            try embedded.stop()
+            logger.info("embedded PostgreSQL stopped")
+        } catch {
+            logger.error("could not stop the embedded PostgreSQL", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Prints an error as one clear paragraph (no stack trace) and exits non-zero.
+func exitWithMessage(_ error: any Error) -> Never {
+    var error = error
+    if let transaction = error as? PostgresTransactionError {
+        error = transaction.closureError ?? transaction.beginError ?? transaction.commitError ?? error
+    }
+    let message: String
+    if let error = error as? PSQLError {
+        // PSQLError's own description hides the server's message; show it, it is what the operator needs.
+        message = "PostgreSQL: " + (error.serverInfo?[.message] ?? "\(error.code)") + (error.serverInfo?[.detail].map { " (\($0))" } ?? "")
+    } else {
+        message = "\(error)"
+    }
+    FileHandle.standardError.write(Data("spor-access: \(message)\n".utf8))
+    exit(1)
+}

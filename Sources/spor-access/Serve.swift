@@ -1,0 +1,55 @@
+import AccessAPI
+import AccessStore
+import ArgumentParser
+import Foundation
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP service (starting an embedded PostgreSQL when DATABASE_URL is not set).")
+
+    @Option(name: .long, help: "Address to listen on. Env: SPOR_HOST. Default: 127.0.0.1")
+    var host: String?
+
+    @Option(name: .long, help: "Port to listen on. Env: SPOR_PORT. Default: 8080")
+    var port: Int?
+
+    @Flag(name: .customLong("no-migrate"), help: "Do not apply pending migrations on start. Env: SPOR_NO_MIGRATE=1")
+    var noMigrate = false
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let logger = try database.bootstrapLogging()
+        let listenHost = database.value(host, "SPOR_HOST") ?? "127.0.0.1"
+        let portText = database.value(port.map(String.init), "SPOR_PORT") ?? "8080"
+        guard let listenPort = Int(portText), (0...65535).contains(listenPort) else {
+            throw ValidationError("port '\(portText)' is not a number between 0 and 65535")
+        }
+        let migrations: MigrationSet
+        let resolved: ResolvedDatabase
+        do {
+            migrations = try database.migrationSet()
+            resolved = try await database.resolveDatabase(logger: logger)
+        } catch {
+            exitWithMessage(error)
+        }
+        do {
+            if !(noMigrate || database.environment["SPOR_NO_MIGRATE"] == "1") {
+                let runner = MigrationRunner(migrations: migrations, logger: logger)
+                let applied = try await resolved.owner.makeClient(logger: logger, maximumConnections: 1, quiet: true).whileRunning {
+                    try await runner.migrate(client: $0)
+                }
+                logger.info("migrations current", metadata: ["appliedNow": "\(applied.count)", "total": "\(migrations.migrations.count)"])
+            }
+            let app = try buildApplication(
+                AppConfiguration(host: listenHost, port: listenPort, database: resolved.application, migrations: migrations),
+                logger: logger)
+            try await app.runService()
+        } catch {
+            resolved.stopEmbedded(logger: logger)
+            exitWithMessage(error)
+        }
+        resolved.stopEmbedded(logger: logger)
+    }
+}

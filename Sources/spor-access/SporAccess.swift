@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct SporAccess: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spor-access",
+        abstract: "SPOR Access: access administration for the EMA SPOR industry roles.",
+        subcommands: [Serve.self, Migrate.self]
+    )
+}

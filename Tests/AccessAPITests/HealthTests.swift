@@ -1,0 +1,83 @@
+import AccessAPI
+import AccessStore
+import AccessTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@Suite("Health, readiness and metrics")
+struct HealthTests {
+    func app(_ db: TestDatabase, metrics: HTTPMetrics = HTTPMetrics()) throws -> some ApplicationProtocol {
+        try buildApplication(
+            AppConfiguration(port: 0, database: db.application, migrations: db.migrations), metrics: metrics, logger: TestDatabase.logger)
+    }
+
+    @Test("live and ready answer 200 on a migrated database; /metrics counts them by route and status")
+    func readyAndMetrics() async throws {
+        try await TestDatabase.with { db in
+            try await app(db).test(.router) { client in
+                try await client.execute(uri: "/health/live", method: .get) { response in
+                    #expect(response.status == .ok)
+                }
+                try await client.execute(uri: "/health/ready", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body).contains("\"migrations\":\"current\""))
+                }
+                try await client.execute(uri: "/metrics", method: .get) { response in
+                    let text = String(buffer: response.body)
+                    #expect(text.contains(#"spor_http_requests_total{method="GET",route="/health/ready",status="200"} 1"#))
+                    #expect(text.contains(#"spor_http_requests_total{method="GET",route="/health/live",status="200"} 1"#))
+                    #expect(text.contains("spor_http_request_duration_seconds_bucket"))
+                }
+            }
+        }
+    }
+
+    @Test("ready answers 503 naming the pending migrations")
+    func notReadyWhenPending() async throws {
+        try await TestDatabase.with(migrated: false) { db in
+            // Only the first migration applied: the rest are pending.
+            try await db.withOwnerClient { client in
+                try await MigrationRunner(migrations: try MigrationSet(Array(db.migrations.migrations.prefix(1))), logger: TestDatabase.logger)
+                    .migrate(client: client)
+            }
+            guard db.migrations.migrations.count > 1 else { return }
+            try await app(db).test(.router) { client in
+                try await client.execute(uri: "/health/ready", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(String(buffer: response.body).contains("migrations pending"))
+                }
+            }
+        }
+    }
+
+    @Test("ready answers 503 when the database is unreachable")
+    func notReadyWhenUnreachable() async throws {
+        let nowhere = DatabaseURL(host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: "none")
+        let migrations = try MigrationSet(directory: MigrationSet.defaultDirectory())
+        let app = try buildApplication(AppConfiguration(port: 0, database: nowhere, migrations: migrations), logger: TestDatabase.logger)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/health/ready", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains("unreachable"))
+            }
+        }
+    }
+
+    @Test("unknown addresses answer a 404 problem with a request id")
+    func notFoundProblem() async throws {
+        try await TestDatabase.with { db in
+            try await app(db).test(.router) { client in
+                try await client.execute(uri: "/nowhere", method: .get) { response in
+                    #expect(response.status == .notFound)
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                    let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                    #expect(body?["code"] as? String == "not-found")
+                    #expect(body?["requestId"] as? String == response.headers[HTTPField.Name("X-Request-ID")!])
+                }
+            }
+        }
+    }
+}
