@@ -1,0 +1,66 @@
+/// The id of a domain rule of the design brief (R1–R18).
+public enum RuleID: String, Sendable {
+    case r1 = "R1", r2 = "R2", r3 = "R3", r4 = "R4", r5 = "R5", r6 = "R6"
+    case r7 = "R7", r8 = "R8", r9 = "R9", r10 = "R10", r11 = "R11", r12 = "R12"
+    case r13 = "R13", r14 = "R14", r15 = "R15", r16 = "R16", r17 = "R17", r18 = "R18"
+}
+
+/// A rule said no: a stable code for clients, the rule it enforces, and a message a person can act on.
+public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
+    public let code: RefusalCode
+    public let rule: RuleID
+    public let message: String
+
+    /// Creates a refusal of `code` under `rule`, explained by `message`.
+    public init(_ code: RefusalCode, _ rule: RuleID, _ message: String) {
+        self.code = code
+        self.rule = rule
+        self.message = message
+    }
+
+    public var description: String { "\(rule.rawValue) \(code.rawValue): \(message)" }
+}
+
+/// The stable machine-readable refusal codes, as they appear in problem details.
+public enum RefusalCode: String, Sendable, CaseIterable {
+    /// R3: security questions must be answered before filing any request.
+    case securityQuestionsRequired = "security-questions-required"
+    /// R2/R3: pending or disabled accounts cannot file.
+    case accountNotActive = "account-not-active"
+    /// R4: staff roles are granted by an administrator, never requested.
+    case staffRoleNotRequestable = "staff-role-not-requestable"
+    /// R4: industry roles need an organisation.
+    case organisationRequired = "organisation-required"
+    /// R4: the unaffiliated role has no organisation.
+    case organisationNotAllowed = "organisation-not-allowed"
+    /// R6: the organisation is not in OMS.
+    case unknownOrganisation = "unknown-organisation"
+    /// R7: a pending request for the same role and organisation exists.
+    case duplicateRequest = "duplicate-request"
+    /// R7: the role is already held.
+    case alreadyHeld = "already-held"
+    /// R9: an industry-user request for an organisation without a super user.
+    case noSuperUser = "no-super-user"
+    /// R8/R11: the service desk tries to decide a request that belongs to the organisation's super users.
+    case delegatedToOrganisation = "delegated-to-organisation"
+    /// R8: super users try to decide a first-super-user request.
+    case firstSuperUserNeedsEMA = "first-super-user-needs-ema"
+    /// R10: no valid service desk ticket for a first-super-user approval.
+    case ticketRequired = "ticket-required"
+    /// R12: nobody decides their own request.
+    case selfApproval = "self-approval"
+    /// R13: not visible to this actor (never "forbidden").
+    case notFound = "not-found"
+    /// Acting without the needed role where the resource is visible.
+    case notAuthorised = "not-authorised"
+    /// R14: the organisation cannot remove its last active super user.
+    case lastSuperUser = "last-super-user"
+    /// R18: decided requests never change.
+    case notPending = "not-pending"
+    /// R18: pending but past its expiry.
+    case requestExpired = "request-expired"
+    /// Rejections need a reason.
+    case reasonRequired = "reason-required"
+    /// R17: OMS change requests need an effective SPOR role.
+    case noEffectiveRole = "no-effective-role"
+}
