@@ -248,7 +248,7 @@ CREATE TABLE audit_events (
     organisation_id text,
     occurred_at timestamptz NOT NULL DEFAULT now(),
     actor_id uuid,
-    action text NOT NULL CHECK (action ~ '^[a-z]+(\.[a-z-]+)+$'),
+    action text NOT NULL CHECK (action ~ '^[a-z][a-z-]*(\.[a-z-]+)+$'),
     subject_type text NOT NULL,
     subject_id text NOT NULL,
     before jsonb,

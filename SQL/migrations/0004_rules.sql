@@ -90,6 +90,9 @@ BEGIN
        OR NEW.justification IS DISTINCT FROM OLD.justification THEN
         PERFORM spor_refuse('R18', 'immutable', 'what was requested never changes');
     END IF;
+    IF NEW.status = 'cancelled' AND spor_actor() IS DISTINCT FROM OLD.requester_id THEN
+        PERFORM spor_refuse('R13', 'not-found', 'only the requester cancels a request');
+    END IF;
     IF OLD.status <> 'pending' THEN
         PERFORM spor_refuse('R18', 'not-pending', 'request ' || OLD.id || ' is ' || OLD.status || ' and never changes again');
     END IF;
@@ -126,18 +129,12 @@ BEGIN
         RETURN NEW;
     END IF;
 
-    -- approved or rejected
-    IF actor = OLD.requester_id THEN
-        PERFORM spor_refuse('R12', 'self-approval', 'nobody approves or rejects their own request');
-    END IF;
+    -- approved or rejected; the checks run in the order of ApprovalPolicy.decide, so both halves give the same code.
     IF OLD.expires_at <= now() THEN
         PERFORM spor_refuse('R18', 'request-expired', 'request ' || OLD.id || ' expired at ' || OLD.expires_at);
     END IF;
-    IF OLD.role = 'spor-unaffiliated-user' THEN
-        PERFORM spor_refuse('R5', 'not-authorised', 'the unaffiliated role is approved by the system');
-    END IF;
-    IF NEW.status = 'rejected' AND coalesce(btrim(NEW.decision_reason), '') = '' THEN
-        PERFORM spor_refuse('R18', 'reason-required', 'a rejection needs a reason');
+    IF actor = OLD.requester_id THEN
+        PERFORM spor_refuse('R12', 'self-approval', 'nobody approves or rejects their own request');
     END IF;
     IF is_first THEN
         IF NOT spor_has_staff_role(actor, 'ema-service-desk') THEN
@@ -164,6 +161,9 @@ BEGIN
         IF NEW.approver_kind <> 'organisation-super-users' THEN
             PERFORM spor_refuse('R11', 'delegated-to-organisation', 're-route the request to the organisation''s super users');
         END IF;
+    END IF;
+    IF NEW.status = 'rejected' AND coalesce(btrim(NEW.decision_reason), '') = '' THEN
+        PERFORM spor_refuse('R18', 'reason-required', 'a rejection needs a reason');
     END IF;
     RETURN NEW;
 END
@@ -411,12 +411,12 @@ CREATE TRIGGER r15_audit_insert BEFORE INSERT ON audit_events
 CREATE FUNCTION r15_audit_required() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-    subject text := to_jsonb(NEW) ->> TG_ARGV[1];
+    subject_key text := to_jsonb(NEW) ->> TG_ARGV[1];
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM audit_events
-                   WHERE subject_type = TG_ARGV[0] AND subject_id = subject AND transaction_id = txid_current()) THEN
+                   WHERE subject_type = TG_ARGV[0] AND subject_id = subject_key AND transaction_id = txid_current()) THEN
         PERFORM spor_refuse('R15', 'audit-required',
-            'change of ' || TG_ARGV[0] || ' ' || subject || ' has no audit event in its transaction');
+            'change of ' || TG_ARGV[0] || ' ' || subject_key || ' has no audit event in its transaction');
     END IF;
     RETURN NULL;
 END
@@ -443,12 +443,12 @@ COMMENT ON FUNCTION r15_audit_required() IS 'R15: at commit, every changed row h
 CREATE FUNCTION r16_notification_required() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-    subject text := to_jsonb(NEW) ->> TG_ARGV[1];
+    subject_key text := to_jsonb(NEW) ->> TG_ARGV[1];
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM notification_outbox
-                   WHERE subject_type = TG_ARGV[0] AND subject_id = subject AND transaction_id = txid_current()) THEN
+                   WHERE subject_type = TG_ARGV[0] AND subject_id = subject_key AND transaction_id = txid_current()) THEN
         PERFORM spor_refuse('R16', 'notification-required',
-            'change of ' || TG_ARGV[0] || ' ' || subject || ' has no notification in its transaction');
+            'change of ' || TG_ARGV[0] || ' ' || subject_key || ' has no notification in its transaction');
     END IF;
     RETURN NULL;
 END

@@ -52,3 +52,16 @@ $$;
 COMMENT ON FUNCTION spor_claim_notifications(integer) IS 'R16: claims undelivered notifications for delivery (SKIP LOCKED: several workers never send one twice at once).';
 COMMENT ON FUNCTION spor_mark_notification(bigint, text) IS 'R16: records a delivery (error NULL) or a failed attempt.';
 GRANT EXECUTE ON FUNCTION spor_claim_notifications(integer), spor_mark_notification(bigint, text) TO spor_app;
+
+-- R16: whom a request routed to an organisation notifies — its active super users (their accounts are not
+-- otherwise visible to the requester).
+CREATE FUNCTION spor_super_user_recipients(organisation text)
+    RETURNS TABLE (account_id uuid, email text)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT a.id, a.email FROM role_assignments r JOIN accounts a ON a.id = r.account_id
+    WHERE r.organisation_id = organisation AND r.role = 'spor-industry-super-user'
+      AND r.revoked_at IS NULL AND r.effective_from <= now() AND a.status = 'active'
+    ORDER BY a.id
+$$;
+COMMENT ON FUNCTION spor_super_user_recipients(text) IS 'R16: the active super users of an organisation, to notify of requests routed to them.';
+GRANT EXECUTE ON FUNCTION spor_super_user_recipients(text) TO spor_app;

@@ -230,14 +230,14 @@ public enum ApprovalPolicy {
     /// Approves or rejects a pending request, re-checking routing at decision time (R8, R10–R13, R18).
     public static func decide(_ facts: DecisionFacts, _ action: DecisionAction) -> Result<DecisionOutcome, Refusal> {
         let request = facts.request
-        guard request.role != .unaffiliatedUser else {
-            return .failure(Refusal(.notAuthorised, .r5, "Unaffiliated role requests are approved by the system; nobody decides them."))
-        }
         guard request.status == .pending else {
             return .failure(Refusal(.notPending, .r18, "Request \(request.id) is \(request.status.rawValue); decided requests never change."))
         }
         if let expiresAt = request.expiresAt, expiresAt <= facts.now {
             return .failure(Refusal(.requestExpired, .r18, "Request \(request.id) has expired; the requester may file a new one."))
+        }
+        guard request.role != .unaffiliatedUser else {
+            return .failure(Refusal(.notAuthorised, .r5, "Unaffiliated role requests are approved by the system; nobody decides them."))
         }
         guard facts.actor.id != request.requester else {
             return .failure(Refusal(.selfApproval, .r12, "Nobody approves or rejects their own request."))

@@ -10,12 +10,15 @@ public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
     public let code: RefusalCode
     public let rule: RuleID
     public let message: String
+    /// The input field at fault, when there is one (`letter.contentBase64`, `subject`, ...).
+    public let field: String?
 
     /// Creates a refusal of `code` under `rule`, explained by `message`.
-    public init(_ code: RefusalCode, _ rule: RuleID, _ message: String) {
+    public init(_ code: RefusalCode, _ rule: RuleID, _ message: String, field: String? = nil) {
         self.code = code
         self.rule = rule
         self.message = message
+        self.field = field
     }
 
     public var description: String { "\(rule.rawValue) \(code.rawValue): \(message)" }
@@ -23,6 +26,10 @@ public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// The stable machine-readable refusal codes, as they appear in problem details.
 public enum RefusalCode: String, Sendable, CaseIterable {
+    /// Input that breaks a stated requirement (R10 tickets, R17 change requests); `field` names it.
+    case validationFailed = "validation-failed"
+    /// R2: an account with this e-mail exists already; sign in with it instead.
+    case accountExists = "account-exists"
     /// R3: security questions must be answered before filing any request.
     case securityQuestionsRequired = "security-questions-required"
     /// R2/R3: pending or disabled accounts cannot file.

@@ -1,0 +1,104 @@
+import AccessDomain
+import Foundation
+import HummingbirdBcrypt
+import Logging
+import PostgresNIO
+
+/// Administrator commands run with the owner's connection (the command line, not the HTTP API): staff accounts
+/// (R4) and the OMS dictionary import (R1). Each writes its audit events (R15).
+public struct StaffAdministration: Sendable {
+    public let client: PostgresClient
+    public let logger: Logger
+
+    public init(ownerClient: PostgresClient, logger: Logger) {
+        self.client = ownerClient
+        self.logger = logger
+    }
+
+    /// Creates an active staff account (e-mail verified, security questions waived) or adds the role to the
+    /// existing account of that e-mail. Returns the account.
+    @discardableResult
+    public func addStaff(email: String, displayName: String, role: StaffRole, password: String?, bcryptCost: UInt8 = 12) async throws -> AccountID {
+        let hash = password.map { Bcrypt.hash($0, cost: bcryptCost) }
+        do {
+        return try await client.withTransaction(logger: logger) { connection in
+            let existing = try await connection.first(
+                "SELECT id FROM accounts WHERE lower(email) = lower(\(email))", as: UUID.self, logger: logger)
+            let account = existing.map(AccountID.init) ?? AccountID(UUID())
+            if existing == nil {
+                guard let hash else {
+                    throw Refusal(.validationFailed, .r4, "A new staff account needs a password.", field: "password")
+                }
+                try await connection.query(
+                    """
+                    INSERT INTO accounts (id, email, display_name, status, security_questions_waived, verified_at)
+                    VALUES (\(account.uuid), \(email), \(displayName), 'active', true, now())
+                    """, logger: logger)
+                try await connection.query(
+                    "INSERT INTO credentials (account_id, password_hash) VALUES (\(account.uuid), \(hash))", logger: logger)
+                try await Journal.audit(
+                    connection, actor: nil, organisation: nil, action: "account.created-by-administrator",
+                    subjectType: "account", subjectID: account.rawValue, after: ["email": email, "status": "active"], logger: logger)
+            }
+            try await connection.query(
+                "INSERT INTO staff_roles (account_id, role) VALUES (\(account.uuid), \(role.rawValue)) ON CONFLICT DO NOTHING",
+                logger: logger)
+            try await Journal.audit(
+                connection, actor: nil, organisation: nil, action: "staff-role.granted", subjectType: "account",
+                subjectID: account.rawValue, after: ["role": role.rawValue], logger: logger)
+            return account
+        }
+        } catch {
+            throw StoreErrors.map(error)
+        }
+    }
+
+    /// One organisation of an OMS import: `id` is kept when given, else the next ORG id is assigned.
+    public struct OrganisationRow: Sendable {
+        public var id: OrganisationID?
+        public var name: String
+        public var country: String
+        public var city: String
+        public init(id: OrganisationID? = nil, name: String, country: String, city: String) {
+            self.id = id
+            self.name = name
+            self.country = country
+            self.city = city
+        }
+    }
+
+    /// Loads organisations into the OMS dictionary (R1) in one transaction; returns their ids.
+    public func importOrganisations(_ rows: [OrganisationRow]) async throws -> [OrganisationID] {
+        do {
+        return try await client.withTransaction(logger: logger) { connection in
+            var ids: [OrganisationID] = []
+            for row in rows {
+                let inserted: String?
+                if let id = row.id {
+                    inserted = try await connection.first(
+                        "INSERT INTO organisations (id, name, country, city) VALUES (\(id.rawValue), \(row.name), \(row.country), \(row.city)) RETURNING id",
+                        as: String.self, logger: logger)
+                } else {
+                    inserted = try await connection.first(
+                        "INSERT INTO organisations (name, country, city) VALUES (\(row.name), \(row.country), \(row.city)) RETURNING id",
+                        as: String.self, logger: logger)
+                }
+                guard let inserted, let id = OrganisationID(inserted) else { continue }
+                try await Journal.audit(
+                    connection, actor: nil, organisation: id, action: "organisation.imported", subjectType: "organisation",
+                    subjectID: id.rawValue, after: ["name": row.name, "country": row.country, "city": row.city], logger: logger)
+                ids.append(id)
+            }
+            // Keep the sequence ahead of ids given explicitly.
+            try await connection.query(
+                """
+                SELECT setval('organisation_number_seq',
+                              greatest((SELECT max(substr(id, 5)::bigint) FROM organisations), (SELECT last_value FROM organisation_number_seq)))
+                """, logger: logger)
+            return ids
+        }
+        } catch {
+            throw StoreErrors.map(error)
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import AccessDomain
+import AccessStore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A test's world: its own database, clients for the owner and the application role, the stores, and helpers that
+/// build the situations rules talk about (organisations, verified users, staff, super users).
+public struct Fixture: Sendable {
+    public let db: TestDatabase
+    /// Owner connection: set-up only (imports, staff), never to prove a rule.
+    public let owner: PostgresClient
+    /// Application-role connection: what the service uses; row-level security and triggers apply.
+    public let app: PostgresClient
+    public let database: Database
+    public let requests: AccessRequestStore
+    public let accounts: AccountStore
+    public let tickets: TicketStore
+    public let oms: OMSChangeRequestStore
+    public let administration: StaffAdministration
+
+    /// Runs `body` with a fresh migrated database and running clients.
+    public static func with<T: Sendable>(_ body: @Sendable (Fixture) async throws -> T) async throws -> T {
+        try await TestDatabase.with { db in
+            try await db.withOwnerClient { owner in
+                try await db.withApplicationClient(maximumConnections: 60) { app in
+                    try await body(Fixture(db: db, owner: owner, app: app))
+                }
+            }
+        }
+    }
+
+    init(db: TestDatabase, owner: PostgresClient, app: PostgresClient) {
+        self.db = db
+        self.owner = owner
+        self.app = app
+        self.database = Database(client: app, logger: TestDatabase.logger)
+        self.requests = AccessRequestStore(database: database)
+        self.accounts = AccountStore(database: database, bcryptCost: 4)
+        self.tickets = TicketStore(database: database)
+        self.oms = OMSChangeRequestStore(database: database)
+        self.administration = StaffAdministration(ownerClient: owner, logger: TestDatabase.logger)
+    }
+
+    /// The same stores with the Swift policy switched off (and optionally rolling back): the database alone decides.
+    public func databaseOnly(dryRun: Bool = false) -> (requests: AccessRequestStore, tickets: TicketStore, oms: OMSChangeRequestStore) {
+        var raw = database
+        raw.dryRun = dryRun
+        return (AccessRequestStore(database: raw, policy: .databaseOnly), TicketStore(database: raw, policy: .databaseOnly),
+                OMSChangeRequestStore(database: raw, policy: .databaseOnly))
+    }
+
+    // MARK: Situations
+
+    /// An organisation in OMS.
+    public func organisation(_ name: String = "Org \(UUID().uuidString.prefix(6))", country: String = "NL") async throws -> OrganisationID {
+        let ids = try await administration.importOrganisations([.init(name: name, country: country, city: "Amsterdam")])
+        guard let id = ids.first else { throw FixtureError("organisation not created") }
+        return id
+    }
+
+    /// A verified user with security answers set (ready to file requests).
+    public func user(_ name: String = "user") async throws -> AccountID {
+        let email = "\(name)-\(UUID().uuidString.prefix(8))@example.com".lowercased()
+        let registration = try await accounts.register(email: email, displayName: name, password: "correct horse battery")
+        try await accounts.verify(token: registration.verificationToken)
+        try await accounts.setSecurityAnswers(
+            actor: registration.account,
+            answers: [("First pet?", "Rex"), ("Birth city?", "Leiden"), ("First school?", "De Regenboog")])
+        return registration.account
+    }
+
+    /// An EMA staff member.
+    public func staff(_ role: StaffRole) async throws -> AccountID {
+        try await administration.addStaff(
+            email: "\(role.rawValue)-\(UUID().uuidString.prefix(8))@ema.example".lowercased(), displayName: role.rawValue,
+            role: role, password: "staff password 123", bcryptCost: 4)
+    }
+
+    /// A minimal PDF (its magic bytes are what R10 checks).
+    public static let pdf: [UInt8] = Array("%PDF-1.4\n% SPOR User Affiliation Template Letter\n%%EOF\n".utf8)
+
+    /// Opens the R10 ticket for a pending first-super-user request.
+    @discardableResult
+    public func openTicket(for request: AccessRequest, by requester: AccountID) async throws -> ServiceDeskTicket {
+        guard let organisation = request.organisation else { throw FixtureError("request has no organisation") }
+        return try await tickets.open(
+            actor: requester, request: request.id, subject: "SPOR Super user role access – request ID \(request.id)",
+            description: nil,
+            signatory: Signatory(name: "Dr. A. Director", jobTitle: "Head of Regulatory Affairs", email: "director@example.com",
+                                 organisation: organisation, hasManagerialAuthority: true),
+            letter: Upload(fileName: "affiliation.pdf", contentType: "application/pdf", bytes: Self.pdf))
+    }
+
+    /// A user who became a super user of `organisation`: first through the service desk, later through a super user.
+    public func superUser(of organisation: OrganisationID, approvedBy approver: AccountID? = nil) async throws -> AccountID {
+        let account = try await user("super")
+        let request = try await requests.submit(actor: account, role: .superUser, organisation: organisation, justification: nil).request
+        if request.approverKind == .emaServiceDesk {
+            try await openTicket(for: request, by: account)
+            var desk = approver
+            if desk == nil { desk = try await staff(.serviceDesk) }
+            guard let desk else { throw FixtureError("no service desk agent") }
+            _ = try await requests.decide(actor: desk, request: request.id, channel: .serviceDesk, action: .approve)
+        } else {
+            let superUsers = try await ownerQuery(
+                "SELECT account_id::text FROM role_assignments WHERE organisation_id = \(organisation.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL ORDER BY id LIMIT 1")
+            guard let first = superUsers.first else { throw FixtureError("no super user to approve") }
+            _ = try await requests.decide(
+                actor: approver ?? AccountID(first), request: request.id, channel: .organisation, action: .approve)
+        }
+        return account
+    }
+
+    /// Rows of a one-column text query run as the owner (to inspect state in assertions, never to prove a rule).
+    public func ownerQuery(_ query: PostgresQuery) async throws -> [String] {
+        var values: [String] = []
+        for try await value in try await owner.query(query, logger: TestDatabase.logger).decode(String.self) { values.append(value) }
+        return values
+    }
+
+    /// Runs statements as the application role acting for `actor` in one transaction, bypassing all Swift code:
+    /// the way to prove the SQL half of a rule. Errors are mapped like the store maps them.
+    public func asApplication(
+        actor: AccountID?, _ body: @Sendable (PostgresConnection) async throws -> Void
+    ) async throws {
+        var raw = Database(client: app, logger: TestDatabase.logger)
+        raw.maximumAttempts = 1
+        try await raw.transaction(actor: actor, body)
+    }
+}
+
+public struct FixtureError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
