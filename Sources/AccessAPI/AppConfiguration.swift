@@ -13,6 +13,8 @@ public struct AppConfiguration: Sendable {
     public var maximumDatabaseConnections: Int
     /// Largest request body accepted, in bytes; larger ones get 413.
     public var maximumBodySize: Int
+    /// Deliver the notification outbox and expire due requests in the background (off in most tests).
+    public var runBackgroundWorkers: Bool
 
     public init(
         host: String = "127.0.0.1",
@@ -20,8 +22,10 @@ public struct AppConfiguration: Sendable {
         database: DatabaseURL,
         migrations: MigrationSet,
         maximumDatabaseConnections: Int = 20,
-        maximumBodySize: Int = 16 * 1024 * 1024
+        maximumBodySize: Int = 16 * 1024 * 1024,
+        runBackgroundWorkers: Bool = true
     ) {
+        self.runBackgroundWorkers = runBackgroundWorkers
         self.host = host
         self.port = port
         self.database = database

@@ -2,6 +2,7 @@ import AccessStore
 import Hummingbird
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 
 /// Builds the whole service: the one wiring that `serve` and the tests share.
 ///
@@ -14,10 +15,18 @@ public func buildApplication(
     let client = try configuration.database.makeClient(
         logger: logger, maximumConnections: configuration.maximumDatabaseConnections)
     let router = buildRouter(configuration, client: client, metrics: metrics)
+    let database = Database(client: client, logger: logger)
+    var services: [any Service] = [client]
+    if configuration.runBackgroundWorkers {
+        services.append(PeriodicWorker.outbox(
+            NotificationDelivery(client: client, sender: LogNotificationSender(logger: logger), logger: logger),
+            interval: .seconds(2), logger: logger))
+        services.append(PeriodicWorker.expiry(AccessRequestStore(database: database), interval: .seconds(60), logger: logger))
+    }
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "spor-access"),
-        services: [client],
+        services: services,
         onServerRunning: { channel in
             logger.info("listening", metadata: ["url": "http://\(configuration.host):\(channel.localAddress?.port ?? configuration.port)"])
         },

@@ -38,8 +38,8 @@ struct DatabaseOptions: ParsableArguments {
         return nil
     }
 
-    func bootstrapLogging() throws -> Logger {
-        let levelName = value(logLevel, "LOG_LEVEL") ?? "info"
+    func bootstrapLogging(defaultLevel: String = "info") throws -> Logger {
+        let levelName = value(logLevel, "LOG_LEVEL") ?? defaultLevel
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
             throw ValidationError("log level '\(levelName)' is not one of trace, debug, info, notice, warning, error, critical")
         }
@@ -80,9 +80,11 @@ struct DatabaseOptions: ParsableArguments {
             logger.info(
                 "embedded PostgreSQL running",
                 metadata: ["dataDirectory": "\(cluster.configuration.dataDirectory.path)", "database": "\(provisioned.owner)"])
-            return ResolvedDatabase(owner: provisioned.owner, application: provisioned.application, embedded: cluster)
+            // A cluster another process started (a running `serve`) is used but left running.
+            return ResolvedDatabase(
+                owner: provisioned.owner, application: provisioned.application, embedded: running.startedHere ? cluster : nil)
         } catch {
-            try? cluster.stop()
+            if running.startedHere { try? cluster.stop() }
             throw error
         }
     }

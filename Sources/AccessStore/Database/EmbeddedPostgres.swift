@@ -41,6 +41,8 @@ public struct EmbeddedPostgres: Sendable {
         public let superuser: String
         public let superuserPassword: String
         public let dataDirectory: URL
+        /// False when the cluster was already running (another process started it): leave it running then.
+        public var startedHere: Bool = true
 
         public func url(user: String, password: String, database: String) -> DatabaseURL {
             DatabaseURL(host: host, port: port, username: user, password: password, database: database)
@@ -83,7 +85,7 @@ public struct EmbeddedPostgres: Sendable {
         if let port = try runningPort() {
             logger.info("adopting the PostgreSQL cluster already running", metadata: ["port": "\(port)"])
             return Running(host: "127.0.0.1", port: port, superuser: Self.superuser, superuserPassword: superPassword,
-                           dataDirectory: configuration.dataDirectory)
+                           dataDirectory: configuration.dataDirectory, startedHere: false)
         }
 
         let port = try configuration.port ?? Self.freePort()
