@@ -290,7 +290,7 @@ public struct AccessRequestStore: Sendable {
     /// Expires pending requests past their expiry time (R18); returns how many.
     public func expireDue(batch: Int = 500) async throws -> Int {
         try await database.transaction(actor: nil) { connection in
-            try await connection.first("SELECT spor_expire_due_requests(\(batch))", as: Int.self, logger: logger) ?? 0
+            try await connection.first("SELECT spor_expire_due_requests(\(Int32(clamping: batch)))", as: Int.self, logger: logger) ?? 0
         }
     }
 
