@@ -78,6 +78,12 @@ public struct StaffAdministration: Sendable {
                     inserted = try await connection.first(
                         "INSERT INTO organisations (id, name, country, city) VALUES (\(id.rawValue), \(row.name), \(row.country), \(row.city)) RETURNING id",
                         as: String.self, logger: logger)
+                    // Keep the sequence ahead of ids given explicitly, so the next assigned id cannot collide.
+                    try await connection.query(
+                        """
+                        SELECT setval('organisation_number_seq', greatest(substr(\(id.rawValue), 5)::bigint,
+                                      (SELECT last_value FROM organisation_number_seq)))
+                        """, logger: logger)
                 } else {
                     inserted = try await connection.first(
                         "INSERT INTO organisations (name, country, city) VALUES (\(row.name), \(row.country), \(row.city)) RETURNING id",
@@ -89,12 +95,6 @@ public struct StaffAdministration: Sendable {
                     subjectID: id.rawValue, after: ["name": row.name, "country": row.country, "city": row.city], logger: logger)
                 ids.append(id)
             }
-            // Keep the sequence ahead of ids given explicitly.
-            try await connection.query(
-                """
-                SELECT setval('organisation_number_seq',
-                              greatest((SELECT max(substr(id, 5)::bigint) FROM organisations), (SELECT last_value FROM organisation_number_seq)))
-                """, logger: logger)
             return ids
         }
         } catch {

@@ -1,0 +1,99 @@
+import AccessDomain
+import AccessStore
+import ArgumentParser
+import Foundation
+import Logging
+
+struct Staff: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Administer EMA staff accounts.", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an active staff account (e-mail verified, security questions waived), or add the role to an existing account.")
+
+        @Option(name: .long, help: "E-mail address of the staff member.")
+        var email: String
+
+        @Option(name: .long, help: "Display name.")
+        var name: String
+
+        @Option(name: .long, help: "ema-service-desk, ema-data-steward or ema-admin.")
+        var role: String
+
+        @Flag(name: .customLong("password-stdin"), help: "Read the password (at least 12 characters) from standard input.")
+        var passwordFromStandardInput = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func validate() throws {
+            guard StaffRole(rawValue: role) != nil else {
+                throw ValidationError("role must be one of \(StaffRole.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard email.contains("@"), !name.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw ValidationError("give an e-mail address and a name")
+            }
+        }
+
+        func run() async throws {
+            let logger = try database.bootstrapLogging(defaultLevel: "warning")
+            guard let staffRole = StaffRole(rawValue: role) else { throw ValidationError("unknown role \(role)") }
+            let password = passwordFromStandardInput ? readLine(strippingNewline: true) : nil
+            if passwordFromStandardInput {
+                guard let password, password.count >= 12 else {
+                    throw ValidationError("the password read from standard input must have at least 12 characters")
+                }
+            }
+            let resolved: ResolvedDatabase
+            do { resolved = try await database.resolveDatabase(logger: logger) } catch { exitWithMessage(error) }
+            do {
+                let account = try await resolved.owner.makeClient(logger: logger, maximumConnections: 1, quiet: true).whileRunning { client in
+                    try await StaffAdministration(ownerClient: client, logger: logger)
+                        .addStaff(email: email, displayName: name, role: staffRole, password: password)
+                }
+                print("\(email) (\(account)) holds \(staffRole.rawValue).")
+            } catch {
+                resolved.stopEmbedded(logger: logger)
+                exitWithMessage(error)
+            }
+            resolved.stopEmbedded(logger: logger)
+        }
+    }
+}
+
+struct Organisations: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Administer the OMS dictionary.", subcommands: [Import.self])
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load organisations from a CSV file with a header row: name,country,city and optionally id (ORG-…).")
+
+        @Argument(help: "The CSV file.")
+        var file: String
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            let logger = try database.bootstrapLogging(defaultLevel: "warning")
+            let rows: [StaffAdministration.OrganisationRow]
+            do {
+                rows = try OrganisationCSV.parse(String(contentsOfFile: file, encoding: .utf8))
+            } catch {
+                exitWithMessage(error)
+            }
+            let resolved: ResolvedDatabase
+            do { resolved = try await database.resolveDatabase(logger: logger) } catch { exitWithMessage(error) }
+            do {
+                let ids = try await resolved.owner.makeClient(logger: logger, maximumConnections: 1, quiet: true).whileRunning { client in
+                    try await StaffAdministration(ownerClient: client, logger: logger).importOrganisations(rows)
+                }
+                print("Imported \(ids.count) organisation(s)" + (ids.first.map { first in ": \(first)…\(ids.last ?? first)" } ?? "") + ".")
+            } catch {
+                resolved.stopEmbedded(logger: logger)
+                exitWithMessage(error)
+            }
+            resolved.stopEmbedded(logger: logger)
+        }
+    }
+}
