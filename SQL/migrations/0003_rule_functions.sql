@@ -22,27 +22,28 @@ CREATE FUNCTION spor_actor_is_staff() RETURNS boolean
                    WHERE s.account_id = spor_actor() AND a.status = 'active');
 COMMENT ON FUNCTION spor_actor_is_staff() IS 'R13: staff see everything.';
 
--- An active super user: an unrevoked, effective super-user assignment of an active account.
+-- An active super user: an unrevoked super-user assignment of an active account. (Organisation roles are
+-- effective at once — r4_assignment_source — so effective_from is not compared with now(): now() is the start
+-- of the *checking* transaction, which may predate a grant committed while it waited for the organisation lock.)
 CREATE FUNCTION spor_is_active_super_user(account uuid, organisation text) RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
     RETURN EXISTS (SELECT 1 FROM role_assignments r JOIN accounts a ON a.id = r.account_id
                    WHERE r.organisation_id = organisation AND r.account_id = account
-                     AND r.role = 'spor-industry-super-user' AND r.revoked_at IS NULL
-                     AND r.effective_from <= now() AND a.status = 'active');
+                     AND r.role = 'spor-industry-super-user' AND r.revoked_at IS NULL AND a.status = 'active');
 COMMENT ON FUNCTION spor_is_active_super_user(uuid, text) IS 'R8/R13/R14: whether the account is an active super user of the organisation.';
 
 CREATE FUNCTION spor_active_super_user_count(organisation text) RETURNS integer
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
     RETURN (SELECT count(*) FROM role_assignments r JOIN accounts a ON a.id = r.account_id
             WHERE r.organisation_id = organisation AND r.role = 'spor-industry-super-user'
-              AND r.revoked_at IS NULL AND r.effective_from <= now() AND a.status = 'active');
+              AND r.revoked_at IS NULL AND a.status = 'active');
 COMMENT ON FUNCTION spor_active_super_user_count(text) IS 'R8/R9/R11/R14: how many active super users the organisation has.';
 
 CREATE FUNCTION spor_actor_super_user_organisations() RETURNS SETOF text
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT r.organisation_id FROM role_assignments r JOIN accounts a ON a.id = r.account_id
     WHERE r.account_id = spor_actor() AND r.role = 'spor-industry-super-user'
-      AND r.revoked_at IS NULL AND r.effective_from <= now() AND a.status = 'active'
+      AND r.revoked_at IS NULL AND a.status = 'active'
 $$;
 COMMENT ON FUNCTION spor_actor_super_user_organisations() IS 'R13: the organisations where the acting account is an active super user.';
 

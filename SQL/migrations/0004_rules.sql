@@ -252,16 +252,19 @@ BEGIN
         PERFORM spor_refuse('R13', 'not-authorised', 'revoked_by must be the acting account');
     END IF;
     NEW.revoked_at := now();
+    -- Lock first: whether the actor may revoke is decided on the state after concurrent revocations committed.
+    IF OLD.organisation_id IS NOT NULL THEN
+        PERFORM spor_lock_organisation(OLD.organisation_id);
+    END IF;
     IF actor <> OLD.account_id
        AND NOT spor_has_staff_role(actor, 'ema-service-desk')
        AND (OLD.organisation_id IS NULL OR NOT spor_is_active_super_user(actor, OLD.organisation_id)) THEN
         PERFORM spor_refuse('R13', 'not-found', 'only the holder, the organisation''s super users or the service desk revoke a role');
     END IF;
     IF OLD.role = 'spor-industry-super-user' THEN
-        PERFORM spor_lock_organisation(OLD.organisation_id);
         SELECT count(*) INTO remaining FROM role_assignments r JOIN accounts a ON a.id = r.account_id
         WHERE r.organisation_id = OLD.organisation_id AND r.role = 'spor-industry-super-user'
-          AND r.revoked_at IS NULL AND r.effective_from <= now() AND a.status = 'active' AND r.id <> OLD.id;
+          AND r.revoked_at IS NULL AND a.status = 'active' AND r.id <> OLD.id;
         IF remaining = 0 AND NOT spor_has_staff_role(actor, 'ema-service-desk') THEN
             PERFORM spor_refuse('R14', 'last-super-user',
                 'the last super user of ' || OLD.organisation_id || ' can only be removed by the EMA service desk');

@@ -60,7 +60,7 @@ CREATE FUNCTION spor_super_user_recipients(organisation text)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT a.id, a.email FROM role_assignments r JOIN accounts a ON a.id = r.account_id
     WHERE r.organisation_id = organisation AND r.role = 'spor-industry-super-user'
-      AND r.revoked_at IS NULL AND r.effective_from <= now() AND a.status = 'active'
+      AND r.revoked_at IS NULL AND a.status = 'active'
     ORDER BY a.id
 $$;
 COMMENT ON FUNCTION spor_super_user_recipients(text) IS 'R16: the active super users of an organisation, to notify of requests routed to them.';
