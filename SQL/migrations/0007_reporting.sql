@@ -82,7 +82,7 @@ SELECT t.id AS ticket_id,
        t.opened_at,
        t.due_at,
        t.resolved_at,
-       (t.resolved_at IS NULL AND now() > t.due_at) OR (t.resolved_at > t.due_at) AS overdue,
+       coalesce(t.resolved_at, now()) > t.due_at AS overdue,
        round(extract(epoch FROM t.resolved_at - t.opened_at)::numeric / 3600, 1) AS hours_to_resolution
 FROM service_desk_tickets t;
 COMMENT ON VIEW reporting.service_desk_sla IS 'Service desk tickets against their 24-hour due time (R10).';

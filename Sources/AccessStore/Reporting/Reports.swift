@@ -121,7 +121,8 @@ public struct Reports: Sendable {
                 try await connection.query("SELECT set_config('role', 'spor_reporting', true)", logger: logger)
                 let inner = Self.query(select: "*", report: report, organisation: organisation, limit: limit, offset: offset)
                 let query = PostgresQuery(
-                    unsafeSQL: "SELECT coalesce(json_agg(v), '[]'::json)::text FROM (\(inner.sql)) v", binds: inner.binds)
+                    unsafeSQL: "SELECT coalesce(json_agg(v ORDER BY \(report.orderBy)), '[]'::json)::text FROM (\(inner.sql)) v",
+                    binds: inner.binds)
                 return try await connection.first(query, as: String.self, logger: logger) ?? "[]"
             }
         } catch {

@@ -62,26 +62,17 @@ public struct AccountStore: Sendable {
         }
     }
 
-    /// Activates the account a verification token belongs to (R2).
+    /// Activates the account a verification token belongs to (R2). The database does it (`spor_verify_account`):
+    /// the application role cannot change an account's status itself.
     @discardableResult
     public func verify(token: String) async throws -> AccountID {
         try await database.transaction(actor: nil) { connection in
             let found: UUID?? = try await connection.first(
-                "SELECT spor_verification_account(\(Self.sha256(token)))", as: UUID?.self, logger: logger)
+                "SELECT spor_verify_account(\(Self.sha256(token)))", as: UUID?.self, logger: logger)
             guard let row = found, let id = row else {
                 throw Refusal(.validationFailed, .r2, "This verification token is unknown, used or expired.", field: "token")
             }
-            let account = AccountID(id)
-            try await connection.query("SELECT set_config('app.account_id', \(account.rawValue), true)", logger: logger)
-            try await connection.query(
-                "UPDATE verification_tokens SET used_at = now() WHERE token_hash = \(Self.sha256(token))", logger: logger)
-            try await connection.query(
-                "UPDATE accounts SET status = 'active', verified_at = now() WHERE id = \(account.uuid) AND status = 'pending'",
-                logger: logger)
-            try await Journal.audit(
-                connection, actor: account, organisation: nil, action: "account.verified", subjectType: "account",
-                subjectID: account.rawValue, before: ["status": "pending"], after: ["status": "active"], logger: logger)
-            return account
+            return AccountID(id)
         }
     }
 
