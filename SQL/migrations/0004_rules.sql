@@ -22,6 +22,12 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM security_answers WHERE account_id = NEW.requester_id) THEN
         PERFORM spor_refuse('R3', 'security-questions-required', 'set answers to security questions before filing a request');
     END IF;
+    -- R4 before anything that names the organisation (the order of ApprovalPolicy.submit).
+    IF NEW.role <> 'spor-unaffiliated-user' AND NEW.organisation_id IS NULL THEN
+        PERFORM spor_refuse('R4', 'organisation-required', NEW.role || ' is held in one organisation: name it');
+    ELSIF NEW.role = 'spor-unaffiliated-user' AND NEW.organisation_id IS NOT NULL THEN
+        PERFORM spor_refuse('R4', 'organisation-not-allowed', 'the unaffiliated role belongs to no organisation');
+    END IF;
     IF NEW.organisation_id IS NOT NULL THEN
         IF NOT EXISTS (SELECT 1 FROM organisations WHERE id = NEW.organisation_id AND status = 'active') THEN
             PERFORM spor_refuse('R6', 'unknown-organisation', 'organisation ' || NEW.organisation_id || ' is not in OMS');

@@ -274,11 +274,13 @@ public enum ApprovalPolicy {
         }
     }
 
-    /// True when a pending request routed to EMA now belongs to the organisation's super users (R11).
+    /// True when a pending request's recorded approvers are no longer the right ones (R11): routing is decided again
+    /// at decision time — an EMA request once the organisation has a super user goes to its super users, and a
+    /// super-user request of an organisation that has lost its last super user goes back to the EMA service desk.
     public static func rerouteNeeded(_ facts: DecisionFacts) -> Bool {
-        facts.request.status == .pending
-            && facts.request.approverKind == .emaServiceDesk
-            && facts.organisationActiveSuperUsers >= 1
+        let request = facts.request
+        return request.status == .pending && request.role != .unaffiliatedUser
+            && request.approverKind != currentApproverKind(role: request.role, organisationActiveSuperUsers: facts.organisationActiveSuperUsers)
     }
 
     /// Who decides a request for `role` given the organisation's active super users now (R5, R8).

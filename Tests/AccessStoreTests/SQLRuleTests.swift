@@ -217,7 +217,7 @@ struct SQLRuleTests {
         }
     }
 
-    @Test("R4: the unaffiliated role names no organisation (r4_organisation_matches_role)")
+    @Test("R4: the unaffiliated role names no organisation; an industry role names one (r8_route_new_request)")
     func unaffiliatedHasNoOrganisation() async throws {
         try await Fixture.with { f in
             let org = try await f.organisation()
@@ -229,7 +229,15 @@ struct SQLRuleTests {
                     VALUES (\(org.rawValue), \(user.pgUUID), 'spor-unaffiliated-user', 'approved', 'automatic')
                     """, logger: log)
             }
-            #expect(refused == Answer("r4_organisation_matches_role"))
+            #expect(refused == Answer("organisation-not-allowed", "R4"))
+            let missing = await attempt(f, as: user) { conn in
+                try await conn.query(
+                    """
+                    INSERT INTO access_requests (organisation_id, requester_id, role, status, approver_kind)
+                    VALUES (NULL, \(user.pgUUID), 'spor-industry-user', 'pending', 'organisation-super-users')
+                    """, logger: log)
+            }
+            #expect(missing == Answer("organisation-required", "R4"))
         }
     }
 

@@ -162,7 +162,8 @@ public struct AccessRequestStore: Sendable {
                 hasValidTicket: hasTicket, now: now)
 
             if ApprovalPolicy.rerouteNeeded(facts), let organisation = request.organisation {
-                request = try await reroute(request, organisation: organisation, actor: actor, connection)
+                let kind = ApprovalPolicy.currentApproverKind(role: request.role, organisationActiveSuperUsers: superUsers)
+                request = try await reroute(request, organisation: organisation, to: kind, actor: actor, connection)
                 facts.request = request.snapshot
             }
             let outcome: DecisionOutcome
@@ -183,21 +184,36 @@ public struct AccessRequestStore: Sendable {
         return try result.get()
     }
 
+    /// Records the routing decided now (R11), audits it, and tells the new approvers (or, for the EMA service desk,
+    /// the requester, who must open a ticket).
     private func reroute(
-        _ request: AccessRequest, organisation: OrganisationID, actor: AccountID, _ connection: PostgresConnection
+        _ request: AccessRequest, organisation: OrganisationID, to kind: ApproverKind, actor: AccountID, _ connection: PostgresConnection
     ) async throws -> AccessRequest {
         try await connection.query(
-            "UPDATE access_requests SET approver_kind = 'organisation-super-users' WHERE id = \(request.id.rawValue)", logger: logger)
+            "UPDATE access_requests SET approver_kind = \(kind.rawValue) WHERE id = \(request.id.rawValue)", logger: logger)
         try await Journal.audit(
             connection, actor: actor, organisation: organisation, action: "access-request.rerouted",
             subjectType: "access_request", subjectID: String(request.id.rawValue),
-            before: ["approverKind": request.approverKind.rawValue], after: ["approverKind": ApproverKind.organisationSuperUsers.rawValue],
-            logger: logger)
-        try await Journal.notifySuperUsers(
-            connection, organisation: organisation, template: "request-filed",
-            subject: "Access request \(request.id) is now yours to decide",
-            body: "\(organisation) has a super user now, so request \(request.id) for \(request.role.rawValue) is decided by its super users.",
-            subjectType: "access_request", subjectID: String(request.id.rawValue), logger: logger)
+            before: ["approverKind": request.approverKind.rawValue], after: ["approverKind": kind.rawValue], logger: logger)
+        if kind == .organisationSuperUsers {
+            try await Journal.notifySuperUsers(
+                connection, organisation: organisation, template: "request-filed",
+                subject: "Access request \(request.id) is now yours to decide",
+                body: "\(organisation) has a super user now, so request \(request.id) for \(request.role.rawValue) is decided by its super users.",
+                subjectType: "access_request", subjectID: String(request.id.rawValue), logger: logger)
+        } else {
+            let email = try await Self.email(of: request.requester, connection, logger)
+            try await Journal.notify(
+                connection, organisation: organisation, recipient: request.requester, email: email,
+                template: "request-filed-first-super-user",
+                subject: "Your access request \(request.id): open a service desk ticket",
+                body: """
+                    \(organisation) has no super user any more, so your request \(request.id) is approved by the EMA service desk. \
+                    Open a service request with "SPOR super user role access – request ID \(request.id)" in the subject and \
+                    attach the signed SPOR User Affiliation Template Letter.
+                    """,
+                subjectType: "access_request", subjectID: String(request.id.rawValue), logger: logger)
+        }
         return try await Self.load(request.id, connection, logger)
     }
 
