@@ -1,0 +1,4 @@
+import OpenAPIRuntime
+
+/// Implements the generated `APIProtocol` (from `openapi.yaml`).
+struct APIHandler {}
