@@ -15,6 +15,10 @@ public struct AppConfiguration: Sendable {
     public var maximumBodySize: Int
     /// Deliver the notification outbox and expire due requests in the background (off in most tests).
     public var runBackgroundWorkers: Bool
+    /// How long a bearer token stays valid.
+    public var sessionLifetime: Duration
+    /// bcrypt cost of passwords and security answers (tests lower it).
+    public var bcryptCost: UInt8
 
     public init(
         host: String = "127.0.0.1",
@@ -23,8 +27,12 @@ public struct AppConfiguration: Sendable {
         migrations: MigrationSet,
         maximumDatabaseConnections: Int = 20,
         maximumBodySize: Int = 16 * 1024 * 1024,
-        runBackgroundWorkers: Bool = true
+        runBackgroundWorkers: Bool = true,
+        sessionLifetime: Duration = .seconds(8 * 3600),
+        bcryptCost: UInt8 = 12
     ) {
+        self.sessionLifetime = sessionLifetime
+        self.bcryptCost = bcryptCost
         self.runBackgroundWorkers = runBackgroundWorkers
         self.host = host
         self.port = port

@@ -1,5 +1,6 @@
 import AccessStore
 import Hummingbird
+import OpenAPIHummingbird
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -14,7 +15,7 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     let client = try configuration.database.makeClient(
         logger: logger, maximumConnections: configuration.maximumDatabaseConnections)
-    let router = buildRouter(configuration, client: client, metrics: metrics)
+    let router = try buildRouter(configuration, client: client, metrics: metrics)
     let database = Database(client: client, logger: logger)
     var services: [any Service] = [client]
     if configuration.runBackgroundWorkers {
@@ -34,7 +35,7 @@ public func buildApplication(
     )
 }
 
-func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, metrics: HTTPMetrics) -> Router<AppRequestContext> {
+func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, metrics: HTTPMetrics) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
@@ -44,5 +45,23 @@ func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, metr
         migrations: MigrationRunner(migrations: configuration.migrations, logger: Logger(label: "spor-access.migrations")),
         metrics: metrics
     ).register(on: router)
+    router.get("/openapi.yaml") { _, _ in
+        Response(
+            status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
+    }
+
+    let logger = Logger(label: "spor-access.api")
+    let database = Database(client: client, logger: logger)
+    let sessions = SessionStore(database: database, lifetime: configuration.sessionLifetime)
+    let api = router.group().add(middleware: AuthenticationMiddleware(sessions: sessions))
+    let handler = APIHandler(
+        requests: AccessRequestStore(database: database),
+        accounts: AccountStore(database: database, bcryptCost: configuration.bcryptCost),
+        sessions: sessions,
+        tickets: TicketStore(database: database),
+        queries: Queries(database: database))
+    // The generated routes are registered on the authenticated group; the transport maps them onto Hummingbird.
+    try handler.registerHandlers(on: api)
     return router
 }

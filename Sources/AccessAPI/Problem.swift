@@ -61,11 +61,12 @@ struct ProblemMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let problem as Problem {
-            return problem.response(requestID: context.requestID)
         } catch let error as HTTPError {
             return Self.problem(for: error).response(requestID: context.requestID)
         } catch {
+            if let problem = Problem.from(error) {
+                return problem.response(requestID: context.requestID)
+            }
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             return Problem.internalError.response(requestID: context.requestID)
         }

@@ -1,0 +1,86 @@
+import AccessDomain
+import AccessStore
+import Foundation
+import HTTPTypes
+import OpenAPIRuntime
+
+extension Problem {
+    /// The one place that turns domain refusals and store errors into problem responses.
+    static func from(_ error: any Error) -> Problem? {
+        switch error {
+        case let problem as Problem:
+            return problem
+        case let serverError as ServerError:
+            // Errors from the generated layer: our own thrown problems, or input it could not decode.
+            if let inner = Problem.from(serverError.underlyingError), !(serverError.underlyingError is DecodingError) {
+                return inner
+            }
+            return Problem(status: .badRequest, code: "bad-request", title: "Bad request",
+                           detail: "The request could not be read: \(Self.describe(serverError.underlyingError))")
+        case let refusal as Refusal:
+            var extensions = ["rule": refusal.rule.rawValue]
+            if let field = refusal.field { extensions["field"] = field }
+            return Problem(status: status(of: refusal.code), code: refusal.code.rawValue, title: title(of: refusal.code),
+                           detail: refusal.message, extensions: extensions)
+        case let failure as SignInFailure:
+            switch failure {
+            case .invalidCredentials:
+                return Problem(status: .unauthorized, code: "invalid-credentials", title: "Sign-in failed",
+                               detail: "The e-mail address or the password is wrong.")
+            case .accountPending:
+                return Problem(status: .forbidden, code: "account-pending", title: "Account not verified",
+                               detail: "Confirm your e-mail address with the token we sent before signing in.")
+            case .accountDisabled:
+                return Problem(status: .forbidden, code: "account-disabled", title: "Account disabled",
+                               detail: "This account is disabled; contact the EMA service desk.")
+            }
+        case let storeError as StoreError:
+            switch storeError {
+            case .constraintViolation(let constraint, _):
+                return Problem(status: .unprocessableContent, code: "validation-failed", title: "Validation failed",
+                               detail: "The data breaks the rule \(constraint).", extensions: ["constraint": constraint])
+            case .ruleViolation(let code, let rule, let message):
+                return Problem(status: .conflict, code: code, title: "Refused", detail: message, extensions: ["rule": rule])
+            case .retryable:
+                return Problem(status: .serviceUnavailable, code: "busy", title: "Busy", detail: "Try again in a moment.")
+            case .database:
+                return nil
+            }
+        default:
+            return nil
+        }
+    }
+
+    static func status(of code: RefusalCode) -> HTTPResponse.Status {
+        switch code {
+        case .notFound: .notFound
+        case .securityQuestionsRequired, .accountNotActive, .selfApproval, .notAuthorised, .noEffectiveRole: .forbidden
+        case .validationFailed, .reasonRequired, .organisationRequired, .organisationNotAllowed, .staffRoleNotRequestable,
+             .unknownOrganisation: .unprocessableContent
+        case .duplicateRequest, .alreadyHeld, .noSuperUser, .delegatedToOrganisation, .firstSuperUserNeedsEMA, .ticketRequired,
+             .lastSuperUser, .notPending, .requestExpired, .accountExists: .conflict
+        }
+    }
+
+    static func title(of code: RefusalCode) -> String {
+        code.rawValue.split(separator: "-").joined(separator: " ").capitalizedFirst
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let decoding = error as? DecodingError {
+            switch decoding {
+            case .dataCorrupted(let context), .typeMismatch(_, let context), .valueNotFound(_, let context):
+                return context.codingPath.map(\.stringValue).joined(separator: ".") + ": " + context.debugDescription
+            case .keyNotFound(let key, _):
+                return "missing field \(key.stringValue)"
+            @unknown default:
+                return "invalid JSON"
+            }
+        }
+        return "\(error)"
+    }
+}
+
+extension String {
+    var capitalizedFirst: String { prefix(1).uppercased() + dropFirst() }
+}

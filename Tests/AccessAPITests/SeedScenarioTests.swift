@@ -1,0 +1,173 @@
+import AccessAPI
+import AccessDomain
+import AccessStore
+import AccessTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// A small JSON client over HummingbirdTesting for scenario tests.
+struct API {
+    let client: any TestClientProtocol
+
+    struct Reply {
+        let status: HTTPResponse.Status
+        let json: [String: Any]
+        let contentType: String?
+        subscript(_ key: String) -> Any? { json[key] }
+        var code: String? { json["code"] as? String }
+    }
+
+    @discardableResult
+    func call(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, _ body: [String: Any]? = nil) async throws -> Reply {
+        var headers: HTTPFields = [.contentType: "application/json", .accept: "application/json"]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        let data = try body.map { try JSONSerialization.data(withJSONObject: $0) }
+        return try await client.execute(
+            uri: uri, method: method, headers: headers, body: data.map { ByteBuffer(bytes: $0) }
+        ) { response in
+            let object = (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [String: Any] ?? [:]
+            return Reply(status: response.status, json: object, contentType: response.headers[.contentType])
+        }
+    }
+}
+
+@Suite("The seed process through HTTP")
+struct SeedScenarioTests {
+    static func app(_ db: TestDatabase) throws -> some ApplicationProtocol {
+        try buildApplication(
+            AppConfiguration(port: 0, database: db.application, migrations: db.migrations, runBackgroundWorkers: false, bcryptCost: 4),
+            logger: TestDatabase.logger)
+    }
+
+    @Test("Seed (1): register, verify, sign in, security questions, find the organisation, request, ticket, service desk approves, the new super user approves a colleague")
+    func organisationInOMS() async throws {
+        try await Fixture.with { f in
+            let org = try await f.organisation("Acmé Pharma")
+            let desk = try await f.administration.addStaff(
+                email: "desk@ema.example", displayName: "Desk", role: .serviceDesk, password: "desk password 123", bcryptCost: 4)
+            _ = desk
+            try await Self.app(f.db).test(.router) { client in
+                let api = API(client: client)
+                // 1b: self-registration; the token arrives by e-mail (the outbox).
+                let registered = try await api.call(.post, "/v1/accounts", ["email": "Alice@Example.com", "displayName": "Alice", "password": "correct horse battery"])
+                #expect(registered.status == .created && registered["status"] as? String == "pending")
+                let again = try await api.call(.post, "/v1/accounts", ["email": "alice@example.com", "displayName": "Alice", "password": "correct horse battery"])
+                #expect(again.status == .conflict && again.code == "account-exists")
+                let pending = try await api.call(.post, "/v1/sessions", ["email": "alice@example.com", "password": "correct horse battery"])
+                #expect(pending.status == .forbidden && pending.code == "account-pending")
+                let body = try #require(try await f.ownerQuery("SELECT body FROM notification_outbox WHERE template = 'verify-email'").first)
+                let token = String(body.split(separator: " ").last ?? "")
+                #expect(try await api.call(.post, "/v1/accounts/verify", ["token": token]).status == .ok)
+                let wrong = try await api.call(.post, "/v1/sessions", ["email": "alice@example.com", "password": "wrong password!!"])
+                #expect(wrong.status == .unauthorized)
+                let session = try await api.call(.post, "/v1/sessions", ["email": "alice@example.com", "password": "correct horse battery"])
+                #expect(session.status == .created)
+                let alice = try #require(session["token"] as? String)
+
+                // 2: OMS search without login, accent-insensitive.
+                let search = try await api.call(.get, "/v1/organisations?q=acme")
+                let items = search["items"] as? [[String: Any]] ?? []
+                #expect(items.first?["id"] as? String == org.rawValue)
+
+                // 3: the request; R3 first.
+                let early = try await api.call(.post, "/v1/access-requests", token: alice, ["role": "spor-industry-super-user", "organisationId": org.rawValue])
+                #expect(early.status == .forbidden && early.code == "security-questions-required")
+                let answers = [["question": "First pet?", "answer": "Rex"], ["question": "Birth city?", "answer": "Leiden"], ["question": "School?", "answer": "Regenboog"]]
+                #expect(try await api.call(.put, "/v1/me/security-questions", token: alice, ["answers": answers]).status == .noContent)
+                let filed = try await api.call(.post, "/v1/access-requests", token: alice, ["role": "spor-industry-super-user", "organisationId": org.rawValue])
+                #expect(filed.status == .created && filed["approverKind"] as? String == "ema-service-desk")
+                let requestID = try #require(filed["id"] as? Int)
+                #expect(requestID >= 10000)
+                let mine = try await api.call(.get, "/v1/me/access-requests", token: alice)
+                #expect((mine["items"] as? [[String: Any]])?.first?["id"] as? Int == requestID)
+
+                // 4: the ticket quoting the request id, with the letter.
+                let letter = Data(Fixture.pdf).base64EncodedString()
+                let ticket = try await api.call(.post, "/v1/service-desk/tickets", token: alice, [
+                    "subject": "SPOR Super user role access – request ID \(requestID)",
+                    "signatory": ["name": "Dr. Director", "jobTitle": "Head of Regulatory Affairs", "email": "director@acme.example",
+                                  "organisationId": org.rawValue, "hasManagerialAuthority": true],
+                    "letter": ["fileName": "letter.pdf", "contentType": "application/pdf", "contentBase64": letter],
+                ])
+                #expect(ticket.status == .created && ticket["status"] as? String == "open")
+                let ticketID = try #require(ticket["id"] as? Int)
+
+                // 5: the service desk approves.
+                let deskSession = try await api.call(.post, "/v1/sessions", ["email": "desk@ema.example", "password": "desk password 123"])
+                let deskToken = try #require(deskSession["token"] as? String)
+                let approved = try await api.call(.post, "/v1/service-desk/tickets/\(ticketID)/approve", token: deskToken, [:])
+                #expect(approved.status == .ok && approved["resolution"] as? String == "approved")
+                let me = try await api.call(.get, "/v1/me", token: alice)
+                #expect((me["roleAssignments"] as? [[String: Any]])?.first?["role"] as? String == "spor-industry-super-user")
+
+                // Later requests go to Alice, not to EMA.
+                let bob = try await f.user("bob")
+                let bobs = try await f.requests.submit(actor: bob, role: .industryUser, organisation: org, justification: nil)
+                let listed = try await api.call(.get, "/v1/organisations/\(org.rawValue)/access-requests?status=pending", token: alice)
+                #expect((listed["items"] as? [[String: Any]])?.map { $0["id"] as? Int } == [Int(bobs.request.id.rawValue)])
+                let colleague = try await api.call(.post, "/v1/organisations/\(org.rawValue)/access-requests/\(bobs.request.id.rawValue)/approve", token: alice, [:])
+                #expect(colleague.status == .ok && colleague["status"] as? String == "approved")
+
+                // Another organisation's super user gets 404 for this organisation (R13).
+                let other = try await f.organisation("Other")
+                let otherSU = try await f.superUser(of: other)
+                _ = otherSU
+                let carol = try await f.user("carol")
+                let carols = try await f.requests.submit(actor: carol, role: .superUser, organisation: org, justification: nil)
+                let foreign = try await api.call(.post, "/v1/organisations/\(other.rawValue)/access-requests/\(carols.request.id.rawValue)/approve", token: alice, [:])
+                #expect(foreign.status == .notFound)
+                let second = try await api.call(.post, "/v1/organisations/\(org.rawValue)/access-requests/\(carols.request.id.rawValue)/approve", token: alice, ["comment": "welcome"])
+                #expect(second.status == .ok)
+
+                // Signing out ends the token.
+                #expect(try await api.call(.delete, "/v1/sessions/current", token: alice).status == .noContent)
+                #expect(try await api.call(.get, "/v1/me", token: alice).status == .unauthorized)
+            }
+            let templates = try await f.ownerQuery("SELECT DISTINCT template FROM notification_outbox ORDER BY 1")
+            #expect(Set(templates).isSuperset(of: ["verify-email", "request-filed-first-super-user", "ticket-opened", "ticket-resolved", "request-decided", "request-filed"]))
+        }
+    }
+
+    @Test("Bad input is a 4xx problem and changes nothing")
+    func badInput() async throws {
+        try await Fixture.with { f in
+            try await Self.app(f.db).test(.router) { client in
+                let api = API(client: client)
+                let malformed = try await client.execute(uri: "/v1/accounts", method: .post, headers: [.contentType: "application/json"],
+                                                         body: ByteBuffer(string: "{not json")) { $0.status }
+                #expect(malformed == .badRequest)
+                let short = try await api.call(.post, "/v1/accounts", ["email": "x@example.com", "displayName": "X", "password": "short"])
+                #expect(short.status == .unprocessableContent && short["field"] as? String == "password")
+                #expect(short.contentType == "application/problem+json")
+                let badOrg = try await api.call(.get, "/v1/organisations/ORG-1")
+                #expect(badOrg.status == .unprocessableContent)
+                let missing = try await api.call(.get, "/v1/organisations/ORG-999999999")
+                #expect(missing.status == .notFound && missing.code == "not-found")
+                let anonymous = try await api.call(.get, "/v1/me")
+                #expect(anonymous.status == .unauthorized)
+                let bogus = try await api.call(.get, "/v1/me", token: "not-a-token")
+                #expect(bogus.status == .unauthorized)
+                let badLimit = try await api.call(.get, "/v1/organisations?limit=0")
+                #expect(badLimit.status == .unprocessableContent || badLimit.status == .badRequest)
+                let badRole = try await api.call(.post, "/v1/accounts", ["email": 5])
+                #expect(badRole.status == .badRequest)
+            }
+            #expect(try await f.ownerQuery("SELECT count(*)::text FROM accounts") == ["0"])
+        }
+    }
+
+    @Test("The contract is served at /openapi.yaml")
+    func servesContract() async throws {
+        try await Fixture.with { f in
+            try await Self.app(f.db).test(.router) { client in
+                try await client.execute(uri: "/openapi.yaml", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body).hasPrefix("openapi: 3.1.0"))
+                }
+            }
+        }
+    }
+}
