@@ -11,6 +11,7 @@ struct APIHandler: APIProtocol {
     let sessions: SessionStore
     let tickets: TicketStore
     let queries: Queries
+    let reports: ReportAccess
     /// Largest decoded upload (the affiliation letter).
     let maximumUploadSize = TicketPolicy.maximumLetterSize
 

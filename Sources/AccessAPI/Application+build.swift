@@ -60,7 +60,8 @@ func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, metr
         accounts: AccountStore(database: database, bcryptCost: configuration.bcryptCost),
         sessions: sessions,
         tickets: TicketStore(database: database),
-        queries: Queries(database: database))
+        queries: Queries(database: database),
+        reports: ReportAccess(database: database))
     // The generated routes are registered on the authenticated group; the transport maps them onto Hummingbird.
     try handler.registerHandlers(on: api)
     return router
