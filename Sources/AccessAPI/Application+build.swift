@@ -40,6 +40,7 @@ func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, metr
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
     router.add(middleware: ProblemMiddleware())
+    router.add(middleware: BodyLimitMiddleware(maximumSize: configuration.maximumBodySize))
     HealthRoutes(
         client: client,
         migrations: MigrationRunner(migrations: configuration.migrations, logger: Logger(label: "spor-access.migrations")),
@@ -54,7 +55,9 @@ func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, metr
     let logger = Logger(label: "spor-access.api")
     let database = Database(client: client, logger: logger)
     let sessions = SessionStore(database: database, lifetime: configuration.sessionLifetime)
-    let api = router.group().add(middleware: AuthenticationMiddleware(sessions: sessions))
+    let api = router.group()
+        .add(middleware: AuthenticationMiddleware(sessions: sessions))
+        .add(middleware: IdempotencyMiddleware(database: database, maximumBodySize: configuration.maximumBodySize))
     let handler = APIHandler(
         requests: AccessRequestStore(database: database),
         accounts: AccountStore(database: database, bcryptCost: configuration.bcryptCost),

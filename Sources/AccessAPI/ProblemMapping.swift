@@ -30,6 +30,10 @@ extension Problem {
             case .accountPending:
                 return Problem(status: .forbidden, code: "account-pending", title: "Account not verified",
                                detail: "Confirm your e-mail address with the token we sent before signing in.")
+            case .tooManyAttempts(let until):
+                return Problem(status: .tooManyRequests, code: "too-many-attempts", title: "Too many failed sign-ins",
+                               detail: "Five sign-ins failed within 15 minutes; try again after \(until.formatted(.iso8601)).",
+                               extensions: ["retryAfter": until.formatted(.iso8601)])
             case .accountDisabled:
                 return Problem(status: .forbidden, code: "account-disabled", title: "Account disabled",
                                detail: "This account is disabled; contact the EMA service desk.")

@@ -134,7 +134,7 @@ public enum StoreErrors {
 
 extension PostgresConnection {
     /// Runs a query and decodes every row.
-    func all<each T: PostgresDecodable>(
+    public func all<each T: PostgresDecodable>(
         _ query: PostgresQuery, as types: (repeat each T).Type, logger: Logger
     ) async throws -> [(repeat each T)] {
         var rows: [(repeat each T)] = []
@@ -145,7 +145,7 @@ extension PostgresConnection {
     }
 
     /// Runs a query and decodes the first row, if any.
-    func first<each T: PostgresDecodable>(
+    public func first<each T: PostgresDecodable>(
         _ query: PostgresQuery, as types: (repeat each T).Type, logger: Logger
     ) async throws -> (repeat each T)? {
         for try await row in try await self.query(query, logger: logger).decode((repeat each T).self) {

@@ -10,6 +10,8 @@ public enum SignInFailure: Error, Equatable {
     case invalidCredentials
     case accountPending
     case accountDisabled
+    /// 5 failed sign-ins within 15 minutes: refused until `until`.
+    case tooManyAttempts(until: Date)
 }
 
 /// A new session: the bearer token (shown once, stored only as SHA-256) and who it belongs to.
@@ -54,13 +56,22 @@ public struct SessionStore: Sendable {
             _ = Bcrypt.verify(password, hash: Self.decoyHash)
             throw SignInFailure.invalidCredentials
         }
-        guard Bcrypt.verify(password, hash: hash) else { throw SignInFailure.invalidCredentials }
+        let account = AccountID(id)
+        let blockedUntil: Date?? = try await database.transaction(actor: nil) { connection in
+            try await connection.first("SELECT spor_login_blocked_until(\(id))", as: Date?.self, logger: logger)
+        }
+        if case .some(.some(let until)) = blockedUntil { throw SignInFailure.tooManyAttempts(until: until) }
+        guard Bcrypt.verify(password, hash: hash) else {
+            try await database.transaction(actor: nil) { connection in
+                try await connection.query("SELECT spor_record_login_failure(\(id))", logger: logger)
+            }
+            throw SignInFailure.invalidCredentials
+        }
         switch status {
         case "pending": throw SignInFailure.accountPending
         case "active": break
         default: throw SignInFailure.accountDisabled
         }
-        let account = AccountID(id)
         let token = AccountStore.randomToken()
         let seconds = Double(lifetime.components.seconds)
         let expiresAt = try await database.transaction(actor: account) { connection in

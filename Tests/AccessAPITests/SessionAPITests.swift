@@ -1,0 +1,54 @@
+import AccessAPI
+import AccessStore
+import AccessTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@Suite("Sessions and limits")
+struct SessionAPITests {
+    @Test("Five failed sign-ins within 15 minutes lock the account out with 429, even with the right password")
+    func lockout() async throws {
+        try await Fixture.with { f in
+            try await f.administration.addStaff(
+                email: "agent@ema.example", displayName: "Agent", role: .serviceDesk, password: "right password 123", bcryptCost: 4)
+            try await SeedScenarioTests.app(f.db).test(.router) { client in
+                let api = API(client: client)
+                // Unknown e-mail and wrong password answer alike.
+                let unknown = try await api.call(.post, "/v1/sessions", ["email": "nobody@ema.example", "password": "whatever password"])
+                #expect(unknown.status == .unauthorized && unknown.code == "invalid-credentials")
+                for _ in 0..<5 {
+                    let wrong = try await api.call(.post, "/v1/sessions", ["email": "agent@ema.example", "password": "wrong password 123"])
+                    #expect(wrong.status == .unauthorized && wrong.code == "invalid-credentials")
+                }
+                let locked = try await api.call(.post, "/v1/sessions", ["email": "agent@ema.example", "password": "right password 123"])
+                #expect(locked.status == .tooManyRequests && locked.code == "too-many-attempts")
+            }
+            // The window passes: sign-in works again.
+            try await f.owner.query("UPDATE login_failures SET failed_at = failed_at - interval '16 minutes'")
+            try await SeedScenarioTests.app(f.db).test(.router) { client in
+                let ok = try await API(client: client).call(.post, "/v1/sessions", ["email": "agent@ema.example", "password": "right password 123"])
+                #expect(ok.status == .created)
+            }
+        }
+    }
+
+    @Test("An oversized body is a 413 problem and changes nothing")
+    func bodyLimit() async throws {
+        try await Fixture.with { f in
+            let app = try buildApplication(
+                AppConfiguration(port: 0, database: f.db.application, migrations: f.db.migrations, maximumBodySize: 1024,
+                                 runBackgroundWorkers: false, bcryptCost: 4),
+                logger: TestDatabase.logger)
+            try await app.test(.router) { client in
+                let big = String(repeating: "x", count: 5000)
+                let reply = try await API(client: client).call(
+                    .post, "/v1/accounts", ["email": "big@example.com", "displayName": big, "password": "correct horse battery"])
+                #expect(reply.status == .contentTooLarge && reply.code == "body-too-large")
+            }
+            #expect(try await f.ownerQuery("SELECT count(*)::text FROM accounts") == ["0"])
+        }
+    }
+}
