@@ -52,3 +52,26 @@ struct SessionAPITests {
         }
     }
 }
+
+@Suite("Optional bodies")
+struct OptionalBodyTests {
+    @Test("An approval or revocation without a body (or an empty one) is accepted where the body is optional")
+    func emptyBodies() async throws {
+        try await Fixture.with { f in
+            let org = try await f.organisation()
+            let alice = try await f.superUser(of: org)
+            let bob = try await f.user("bob")
+            let filed = try await f.requests.submit(actor: bob, role: .industryUser, organisation: org, justification: nil)
+            let email = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(alice.rawValue)::uuid").first)
+            try await SeedScenarioTests.app(f.db).test(.router) { client in
+                let session = try await API(client: client).call(.post, "/v1/sessions", ["email": email, "password": "correct horse battery"])
+                let token = try #require(session["token"] as? String)
+                let status = try await client.execute(
+                    uri: "/v1/organisations/\(org.rawValue)/access-requests/\(filed.request.id.rawValue)/approve", method: .post,
+                    headers: [.authorization: "Bearer \(token)", .contentType: "application/json"]
+                ) { $0.status }
+                #expect(status == .ok)
+            }
+        }
+    }
+}

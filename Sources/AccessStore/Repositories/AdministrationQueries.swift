@@ -1,0 +1,275 @@
+import AccessDomain
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Read models of the administration endpoints: organisation members, service desk tickets and letters, OMS change
+/// requests, audit events and the notification outbox. Every read runs as the caller (`Database.transaction(actor:)`),
+/// so row-level security applies (R13); the explicit checks below only turn "you may not see this" into not-found.
+public struct AdministrationQueries: Sendable {
+    public let database: Database
+    public init(database: Database) { self.database = database }
+    var logger: Logger { database.logger }
+
+    // MARK: Organisation members (R13, R14)
+
+    /// A member of an organisation: an account with active role assignments there.
+    public struct Member: Sendable, Equatable {
+        public let account: AccountID
+        public let email: String
+        public let displayName: String
+        public let assignments: [RoleAssignment]
+        /// The keyset of the member list: the id of the member's oldest active assignment in the organisation.
+        public let cursorKey: Int64
+    }
+
+    /// The members of `organisation`, newest first, for its active super users and staff (anyone else: not found).
+    public func members(actor: AccountID, organisation: OrganisationID, before: Int64?, limit: Int) async throws -> [Member] {
+        try await database.transaction(actor: actor) { connection in
+            try await Self.requireOrganisationVisible(organisation, actor: actor, connection, logger)
+            let rows = try await connection.all(
+                """
+                SELECT a.id, a.email, a.display_name, min(r.id)
+                FROM role_assignments r JOIN accounts a ON a.id = r.account_id
+                WHERE r.organisation_id = \(organisation.rawValue) AND r.revoked_at IS NULL
+                GROUP BY a.id, a.email, a.display_name
+                HAVING \(before)::bigint IS NULL OR min(r.id) < \(before)
+                ORDER BY min(r.id) DESC LIMIT \(limit)
+                """, as: (UUID, String, String, Int64).self, logger: logger)
+            guard !rows.isEmpty else { return [] }
+            let ids = rows.map(\.0)
+            let assignmentIDs = try await connection.all(
+                """
+                SELECT id FROM role_assignments
+                WHERE organisation_id = \(organisation.rawValue) AND revoked_at IS NULL AND account_id = ANY(\(ids))
+                ORDER BY id
+                """, as: Int64.self, logger: logger)
+            var assignments: [RoleAssignment] = []
+            for id in assignmentIDs { assignments.append(try await AccessRequestStore.loadAssignment(id, connection, logger)) }
+            return rows.map { row in
+                let account = AccountID(row.0)
+                return Member(
+                    account: account, email: row.1, displayName: row.2,
+                    assignments: assignments.filter { $0.account == account }, cursorKey: row.3)
+            }
+        }
+    }
+
+    /// The active assignment of `role` held by `account` in `organisation`, as far as the actor may see it (R13).
+    public func activeAssignment(
+        actor: AccountID, account: AccountID, role: Role, organisation: OrganisationID
+    ) async throws -> Int64 {
+        let found = try await database.transaction(actor: actor) { connection in
+            try await connection.first(
+                """
+                SELECT id FROM role_assignments
+                WHERE account_id = \(account.uuid) AND role = \(role.rawValue) AND organisation_id = \(organisation.rawValue)
+                  AND revoked_at IS NULL
+                """, as: Int64.self, logger: logger)
+        }
+        guard let found else { throw Refusal(.notFound, .r13, "\(account) holds no \(role.rawValue) role in \(organisation).") }
+        return found
+    }
+
+    /// The actor's effective staff roles.
+    public func staffRoles(of actor: AccountID) async throws -> Set<StaffRole> {
+        try await database.transaction(actor: actor) { connection in
+            try await AccessRequestStore.staffRoles(of: actor, connection, logger)
+        }
+    }
+
+    // MARK: Service desk (R10)
+
+    /// Tickets for the service desk (anyone else: not found), newest first. `overdue`: true for open tickets past
+    /// their due time only, false for all others.
+    public func tickets(
+        actor: AccountID, status: String?, overdue: Bool?, before: Int64?, limit: Int
+    ) async throws -> [ServiceDeskTicket] {
+        try await database.transaction(actor: actor) { connection in
+            try await Self.requireStaffRole(.serviceDesk, actor: actor, connection, logger)
+            let ids = try await connection.all(
+                """
+                SELECT id FROM service_desk_tickets
+                WHERE (\(status)::text IS NULL OR status = \(status))
+                  AND (\(overdue)::boolean IS NULL OR (status = 'open' AND due_at < now()) = \(overdue))
+                  AND (\(before)::bigint IS NULL OR id < \(before))
+                ORDER BY id DESC LIMIT \(limit)
+                """, as: Int64.self, logger: logger)
+            var result: [ServiceDeskTicket] = []
+            for id in ids { result.append(try await TicketStore.load(id, connection, logger)) }
+            return result
+        }
+    }
+
+    /// The affiliation letter of a ticket, for the service desk (anyone else: not found).
+    public func letter(actor: AccountID, ticket id: Int64) async throws -> Upload {
+        try await database.transaction(actor: actor) { connection in
+            try await Self.requireStaffRole(.serviceDesk, actor: actor, connection, logger)
+            guard let row = try await connection.first(
+                """
+                SELECT d.file_name, d.content_type, d.bytes
+                FROM service_desk_tickets t JOIN documents d ON d.id = t.letter_document_id
+                WHERE t.id = \(id)
+                """, as: (String, String, ByteBuffer).self, logger: logger)
+            else { throw Refusal(.notFound, .r13, "Service desk ticket \(id) not found.") }
+            var bytes = row.2
+            return Upload(fileName: row.0, contentType: row.1, bytes: bytes.readBytes(length: bytes.readableBytes) ?? [])
+        }
+    }
+
+    // MARK: OMS change requests (R17)
+
+    /// An OMS change request with everything a list shows.
+    public struct ChangeRequest: Sendable, Equatable {
+        public let id: Int64
+        public let requester: AccountID
+        public let name: String
+        public let country: String
+        public let city: String
+        public let address: String?
+        public let justification: String?
+        public let status: String
+        public let createdAt: Date
+        public let decidedAt: Date?
+        public let decisionReason: String?
+        public let organisation: OrganisationID?
+        public let documents: Int
+    }
+
+    /// Change requests the actor may see (their own; staff: all), newest first.
+    public func changeRequests(actor: AccountID, status: String?, before: Int64?, limit: Int) async throws -> [ChangeRequest] {
+        try await database.transaction(actor: actor) { connection in
+            let ids = try await connection.all(
+                """
+                SELECT id FROM oms_change_requests
+                WHERE (\(status)::text IS NULL OR status = \(status)) AND (\(before)::bigint IS NULL OR id < \(before))
+                ORDER BY id DESC LIMIT \(limit)
+                """, as: Int64.self, logger: logger)
+            var result: [ChangeRequest] = []
+            for id in ids { result.append(try await Self.loadChangeRequest(id, connection, logger)) }
+            return result
+        }
+    }
+
+    /// One change request the actor may see (R13: otherwise not found).
+    public func changeRequest(actor: AccountID, id: Int64) async throws -> ChangeRequest {
+        try await database.transaction(actor: actor) { connection in try await Self.loadChangeRequest(id, connection, logger) }
+    }
+
+    static func loadChangeRequest(_ id: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> ChangeRequest {
+        guard let row = try await connection.first(
+            """
+            SELECT requester_id, name, country, city, address, justification, status, created_at, decided_at,
+                   decision_reason, organisation_id,
+                   (SELECT count(*) FROM oms_change_request_documents d WHERE d.change_request_id = c.id)
+            FROM oms_change_requests c WHERE id = \(id)
+            """, as: (UUID, String, String, String, String?, String?, String, Date, Date?, String?, String?, Int64).self,
+            logger: logger)
+        else { throw Refusal(.notFound, .r13, "OMS change request \(id) not found.") }
+        return ChangeRequest(
+            id: id, requester: AccountID(row.0), name: row.1, country: row.2, city: row.3, address: row.4,
+            justification: row.5, status: row.6, createdAt: row.7, decidedAt: row.8, decisionReason: row.9,
+            organisation: row.10.flatMap(OrganisationID.init), documents: Int(row.11))
+    }
+
+    // MARK: Audit events (R15)
+
+    /// One audit event; `before` and `after` are the stored JSON text.
+    public struct AuditEvent: Sendable, Equatable {
+        public let id: Int64
+        public let occurredAt: Date
+        public let actor: AccountID?
+        public let action: String
+        public let organisation: String?
+        public let subjectType: String
+        public let subjectID: String
+        public let before: String?
+        public let after: String?
+    }
+
+    /// Audit events the actor may see (staff: all; super users: their organisations'; everyone: their own events
+    /// outside any organisation), newest first. Naming an organisation the actor may not see is not found (R13).
+    /// `account` keeps the events by or about that account.
+    public func auditEvents(
+        actor: AccountID, organisation: OrganisationID?, account: AccountID?, from: Date?, to: Date?, before: Int64?, limit: Int
+    ) async throws -> [AuditEvent] {
+        try await database.transaction(actor: actor) { connection in
+            if let organisation {
+                try await Self.requireOrganisationVisible(organisation, actor: actor, connection, logger)
+            }
+            let accountText = account?.rawValue
+            let rows = try await connection.all(
+                """
+                SELECT id, occurred_at, actor_id, action, organisation_id, subject_type, subject_id, before::text, after::text
+                FROM audit_events
+                WHERE (\(organisation?.rawValue)::text IS NULL OR organisation_id = \(organisation?.rawValue))
+                  AND (\(accountText)::text IS NULL OR actor_id::text = \(accountText) OR subject_id = \(accountText)
+                       OR before->>'account' = \(accountText) OR after->>'account' = \(accountText))
+                  AND (\(from)::timestamptz IS NULL OR occurred_at >= \(from))
+                  AND (\(to)::timestamptz IS NULL OR occurred_at < \(to))
+                  AND (\(before)::bigint IS NULL OR id < \(before))
+                ORDER BY id DESC LIMIT \(limit)
+                """, as: (Int64, Date, UUID?, String, String?, String, String, String?, String?).self, logger: logger)
+            return rows.map {
+                AuditEvent(id: $0.0, occurredAt: $0.1, actor: $0.2.map(AccountID.init), action: $0.3, organisation: $0.4,
+                           subjectType: $0.5, subjectID: $0.6, before: $0.7, after: $0.8)
+            }
+        }
+    }
+
+    // MARK: Notification outbox (R16)
+
+    public struct Notification: Sendable, Equatable {
+        public let id: Int64
+        public let template: String
+        public let recipient: String
+        public let subject: String
+        public let body: String
+        public let createdAt: Date
+        public let deliveredAt: Date?
+    }
+
+    /// The outbox for EMA administrators (anyone else: not found), newest first; `recipientEmail` (case-insensitive)
+    /// or `recipientAccount` narrow it.
+    public func notifications(
+        actor: AccountID, recipientEmail: String?, recipientAccount: AccountID?, before: Int64?, limit: Int
+    ) async throws -> [Notification] {
+        try await database.transaction(actor: actor) { connection in
+            try await Self.requireStaffRole(.admin, actor: actor, connection, logger)
+            let rows = try await connection.all(
+                """
+                SELECT id, template, recipient_email, subject, body, created_at, delivered_at FROM notification_outbox
+                WHERE (\(recipientEmail)::text IS NULL OR lower(recipient_email) = lower(\(recipientEmail)))
+                  AND (\(recipientAccount?.uuid)::uuid IS NULL OR recipient_account_id = \(recipientAccount?.uuid))
+                  AND (\(before)::bigint IS NULL OR id < \(before))
+                ORDER BY id DESC LIMIT \(limit)
+                """, as: (Int64, String, String, String, String, Date, Date?).self, logger: logger)
+            return rows.map {
+                Notification(id: $0.0, template: $0.1, recipient: $0.2, subject: $0.3, body: $0.4, createdAt: $0.5, deliveredAt: $0.6)
+            }
+        }
+    }
+
+    // MARK: Checks
+
+    /// Staff, or an active super user of `organisation`; anyone else (and an unknown organisation): not found (R13).
+    static func requireOrganisationVisible(
+        _ organisation: OrganisationID, actor: AccountID, _ connection: PostgresConnection, _ logger: Logger
+    ) async throws {
+        let allowed = try await connection.first(
+            """
+            SELECT EXISTS (SELECT 1 FROM organisations WHERE id = \(organisation.rawValue))
+               AND (spor_actor_is_staff() OR spor_is_active_super_user(\(actor.uuid), \(organisation.rawValue)))
+            """, as: Bool.self, logger: logger) ?? false
+        guard allowed else { throw Refusal(.notFound, .r13, "Organisation \(organisation) has nothing for you here.") }
+    }
+
+    /// The actor holds `role`; otherwise not found, so the endpoint is not revealed.
+    static func requireStaffRole(
+        _ role: StaffRole, actor: AccountID, _ connection: PostgresConnection, _ logger: Logger
+    ) async throws {
+        let holds = try await connection.first(
+            "SELECT spor_has_staff_role(\(actor.uuid), \(role.rawValue))", as: Bool.self, logger: logger) ?? false
+        guard holds else { throw Refusal(.notFound, .r13, "There is nothing at this address.") }
+    }
+}
