@@ -103,24 +103,28 @@ struct SeedScenarioTests {
                 let me = try await api.call(.get, "/v1/me", token: alice)
                 #expect((me["roleAssignments"] as? [[String: Any]])?.first?["role"] as? String == "spor-industry-super-user")
 
-                // Later requests go to Alice, not to EMA.
-                let bob = try await f.user("bob")
-                let bobs = try await f.requests.submit(actor: bob, role: .industryUser, organisation: org, justification: nil)
+                // Later requests go to Alice, not to EMA: a colleague's industry-user request and a second super user.
+                let bob = try await api.onboard("Bob", fixture: f)
+                let bobs = try await api.request("spor-industry-user", org.rawValue, token: bob)
+                #expect(bobs.status == .created && bobs["approverKind"] as? String == "organisation-super-users")
+                let bobsID = try #require(bobs["id"] as? Int)
                 let listed = try await api.call(.get, "/v1/organisations/\(org.rawValue)/access-requests?status=pending", token: alice)
-                #expect((listed["items"] as? [[String: Any]])?.map { $0["id"] as? Int } == [Int(bobs.request.id.rawValue)])
-                let colleague = try await api.call(.post, "/v1/organisations/\(org.rawValue)/access-requests/\(bobs.request.id.rawValue)/approve", token: alice, [:])
+                #expect((listed["items"] as? [[String: Any]])?.map { $0["id"] as? Int } == [bobsID])
+                let colleague = try await api.call(.post, "/v1/organisations/\(org.rawValue)/access-requests/\(bobsID)/approve", token: alice, [:])
                 #expect(colleague.status == .ok && colleague["status"] as? String == "approved")
+                let carol = try await api.onboard("Carol", fixture: f)
+                let carols = try await api.request("spor-industry-super-user", org.rawValue, token: carol)
+                #expect(carols.status == .created && carols["approverKind"] as? String == "organisation-super-users")
+                let carolsID = try #require(carols["id"] as? Int)
 
-                // Another organisation's super user gets 404 for this organisation (R13).
+                // Another organisation's address for this request: 404 (R13).
                 let other = try await f.organisation("Other")
-                let otherSU = try await f.superUser(of: other)
-                _ = otherSU
-                let carol = try await f.user("carol")
-                let carols = try await f.requests.submit(actor: carol, role: .superUser, organisation: org, justification: nil)
-                let foreign = try await api.call(.post, "/v1/organisations/\(other.rawValue)/access-requests/\(carols.request.id.rawValue)/approve", token: alice, [:])
+                let foreign = try await api.call(.post, "/v1/organisations/\(other.rawValue)/access-requests/\(carolsID)/approve", token: alice, [:])
                 #expect(foreign.status == .notFound)
-                let second = try await api.call(.post, "/v1/organisations/\(org.rawValue)/access-requests/\(carols.request.id.rawValue)/approve", token: alice, ["comment": "welcome"])
-                #expect(second.status == .ok)
+                let second = try await api.call(.post, "/v1/organisations/\(org.rawValue)/access-requests/\(carolsID)/approve", token: alice, ["comment": "welcome"])
+                #expect(second.status == .ok && second["status"] as? String == "approved")
+                let carolsMe = try await api.call(.get, "/v1/me", token: carol)
+                #expect((carolsMe["roleAssignments"] as? [[String: Any]])?.first?["role"] as? String == "spor-industry-super-user")
 
                 // Signing out ends the token.
                 #expect(try await api.call(.delete, "/v1/sessions/current", token: alice).status == .noContent)
