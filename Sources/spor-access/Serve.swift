@@ -14,6 +14,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Port to listen on. Env: SPOR_PORT. Default: 8080")
     var port: Int?
 
+    @Option(name: .customLong("session-hours"), help: "How long a bearer token stays valid, in hours. Env: SPOR_SESSION_HOURS. Default: 8")
+    var sessionHours: Double?
+
     @Flag(name: .customLong("no-migrate"), help: "Do not apply pending migrations on start. Env: SPOR_NO_MIGRATE=1")
     var noMigrate = false
 
@@ -25,6 +28,10 @@ struct Serve: AsyncParsableCommand {
         let portText = database.value(port.map(String.init), "SPOR_PORT") ?? "8080"
         guard let listenPort = Int(portText), (0...65535).contains(listenPort) else {
             throw ValidationError("port '\(portText)' is not a number between 0 and 65535")
+        }
+        let hoursText = database.value(sessionHours.map { String($0) }, "SPOR_SESSION_HOURS") ?? "8"
+        guard let hours = Double(hoursText), hours > 0, hours <= 24 * 30 else {
+            throw ValidationError("session hours '\(hoursText)' must be a number above 0 and at most 720")
         }
         let migrations: MigrationSet
         let resolved: ResolvedDatabase
@@ -43,7 +50,9 @@ struct Serve: AsyncParsableCommand {
                 logger.info("migrations current", metadata: ["appliedNow": "\(applied.count)", "total": "\(migrations.migrations.count)"])
             }
             let app = try buildApplication(
-                AppConfiguration(host: listenHost, port: listenPort, database: resolved.application, migrations: migrations),
+                AppConfiguration(
+                    host: listenHost, port: listenPort, database: resolved.application, migrations: migrations,
+                    sessionLifetime: .seconds(hours * 3600)),
                 logger: logger)
             try await app.runService()
         } catch {
