@@ -14,6 +14,17 @@ extension APIHandler {
         }
         let limit = try Paging.limit(input.query.limit)
         let offset = try Paging.offset(input.query.cursor)
+        // R13, Swift half (spor_report checks the same in SQL): staff read everything; a super user only the
+        // per-organisation reports of an organisation they hold the super-user role in; anyone else: not found.
+        let profile = try await sessions.profile(of: actor)
+        if profile.staffRoles.isEmpty {
+            let superUserHere = organisation.map { org in
+                profile.assignments.contains { $0.role == .superUser && $0.organisation == org }
+            } ?? false
+            guard report.isPerOrganisation, superUserHere else {
+                throw Refusal(.notFound, .r13, "There is no report \(report.rawValue) for you here.")
+            }
+        }
         let page = try await reports.page(
             report, actor: actor, organisation: organisation, from: input.query.from, to: input.query.to,
             limit: limit + 1, offset: offset)
