@@ -62,16 +62,4 @@ public enum ReportValue: Sendable, Equatable {
         case .list(let values): return values.map(\.csvText).joined(separator: "; ")
         }
     }
-
-    /// The value as JSON.
-    public var json: String {
-        switch self {
-        case .null: return "null"
-        case .number: return csvText
-        case .text(let value):
-            return String(decoding: (try? JSONEncoder().encode(value)) ?? Data("\"\"".utf8), as: UTF8.self)
-        case .bool(let value): return value ? "true" : "false"
-        case .list(let values): return "[" + values.map(\.json).joined(separator: ",") + "]"
-        }
-    }
 }

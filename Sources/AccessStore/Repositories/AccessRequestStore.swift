@@ -360,18 +360,6 @@ public struct AccessRequestStore: Sendable {
         try await database.transaction(actor: actor) { connection in try await Self.load(id, connection, logger) }
     }
 
-    /// The actor's active role assignments.
-    public func assignments(of account: AccountID, actor: AccountID) async throws -> [RoleAssignment] {
-        try await database.transaction(actor: actor) { connection in
-            let ids = try await connection.all(
-                "SELECT id FROM role_assignments WHERE account_id = \(account.uuid) AND revoked_at IS NULL ORDER BY id",
-                as: Int64.self, logger: logger)
-            var result: [RoleAssignment] = []
-            for id in ids { result.append(try await Self.loadAssignment(id, connection, logger)) }
-            return result
-        }
-    }
-
     // MARK: Helpers shared by the commands
 
     static func lock(_ organisation: OrganisationID, _ connection: PostgresConnection, _ logger: Logger) async throws {

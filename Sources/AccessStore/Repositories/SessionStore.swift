@@ -47,20 +47,21 @@ public struct SessionStore: Sendable {
     var logger: Logger { database.logger }
 
     public func signIn(email: String, password: String) async throws -> SignedIn {
+        // One look-up: the account, its password hash, and whether sign-in is throttled.
         let candidate = try await database.transaction(actor: nil) { connection in
             try await connection.first(
-                "SELECT account_id, status, password_hash FROM spor_login_candidate(\(email))",
-                as: (UUID, String, String).self, logger: logger)
+                """
+                SELECT account_id, status, password_hash, spor_login_blocked_until(account_id)
+                FROM spor_login_candidate(\(email))
+                """,
+                as: (UUID, String, String, Date?).self, logger: logger)
         }
-        guard let (id, status, hash) = candidate else {
+        guard let (id, status, hash, blockedUntil) = candidate else {
             _ = Bcrypt.verify(password, hash: Self.decoyHash)
             throw SignInFailure.invalidCredentials
         }
         let account = AccountID(id)
-        let blockedUntil: Date?? = try await database.transaction(actor: nil) { connection in
-            try await connection.first("SELECT spor_login_blocked_until(\(id))", as: Date?.self, logger: logger)
-        }
-        if case .some(.some(let until)) = blockedUntil { throw SignInFailure.tooManyAttempts(until: until) }
+        if let until = blockedUntil { throw SignInFailure.tooManyAttempts(until: until) }
         guard Bcrypt.verify(password, hash: hash) else {
             try await database.transaction(actor: nil) { connection in
                 try await connection.query("SELECT spor_record_login_failure(\(id))", logger: logger)
