@@ -21,16 +21,20 @@ extension APIHandler {
         let before = try Paging.before(input.query.cursor)
         let found = try await administration.members(actor: actor, organisation: organisation, before: before, limit: limit + 1)
         let page = Array(found.prefix(limit))
-        return .ok(.init(body: .json(.init(
-            items: page.map { member in
-                .init(
-                    accountId: member.account.rawValue, email: member.email, displayName: member.displayName,
-                    roles: member.assignments.map { assignment in
-                        .init(assignmentId: assignment.id, role: .init(rawValue: assignment.role.rawValue) ?? .sporIndustryUser,
-                              effectiveFrom: assignment.effectiveFrom)
-                    })
-            },
-            nextCursor: found.count > limit ? page.last.map { Paging.cursor(before: $0.cursorKey) } : nil))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: page.map { member in
+                            .init(
+                                accountId: member.account.rawValue, email: member.email, displayName: member.displayName,
+                                roles: member.assignments.map { assignment in
+                                    .init(
+                                        assignmentId: assignment.id, role: .init(rawValue: assignment.role.rawValue) ?? .sporIndustryUser,
+                                        effectiveFrom: assignment.effectiveFrom)
+                                })
+                        },
+                        nextCursor: found.count > limit ? page.last.map { Paging.cursor(before: $0.cursorKey) } : nil))))
     }
 
     func revokeMemberRole(_ input: Operations.RevokeMemberRole.Input) async throws -> Operations.RevokeMemberRole.Output {
@@ -69,9 +73,12 @@ extension APIHandler {
         let found = try await administration.tickets(
             actor: actor, status: input.query.status?.rawValue, overdue: input.query.overdue, before: before, limit: limit + 1)
         let page = Array(found.prefix(limit))
-        return .ok(.init(body: .json(.init(
-            items: page.map(Self.ticket),
-            nextCursor: found.count > limit ? page.last.map { Paging.cursor(before: $0.id) } : nil))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: page.map(Self.ticket),
+                        nextCursor: found.count > limit ? page.last.map { Paging.cursor(before: $0.id) } : nil))))
     }
 
     func getTicket(_ input: Operations.GetTicket.Input) async throws -> Operations.GetTicket.Output {
@@ -102,9 +109,12 @@ extension APIHandler {
         let found = try await administration.changeRequests(
             actor: actor, status: input.query.status?.rawValue, before: before, limit: limit + 1)
         let page = Array(found.prefix(limit))
-        return .ok(.init(body: .json(.init(
-            items: page.map(Self.changeRequest),
-            nextCursor: found.count > limit ? page.last.map { Paging.cursor(before: $0.id) } : nil))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: page.map(Self.changeRequest),
+                        nextCursor: found.count > limit ? page.last.map { Paging.cursor(before: $0.id) } : nil))))
     }
 
     func createOrganisationChangeRequest(
@@ -206,9 +216,12 @@ extension APIHandler {
             actor: actor, organisation: organisation, account: account, from: input.query.from, to: input.query.to,
             before: before, limit: limit + 1)
         let page = Array(found.prefix(limit))
-        return .ok(.init(body: .json(.init(
-            items: try page.map(Self.auditEvent),
-            nextCursor: found.count > limit ? page.last.map { Paging.cursor(before: $0.id) } : nil))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: try page.map(Self.auditEvent),
+                        nextCursor: found.count > limit ? page.last.map { Paging.cursor(before: $0.id) } : nil))))
     }
 
     func listNotifications(_ input: Operations.ListNotifications.Input) async throws -> Operations.ListNotifications.Output {
@@ -229,12 +242,16 @@ extension APIHandler {
         let found = try await administration.notifications(
             actor: actor, recipientEmail: email, recipientAccount: account, before: before, limit: limit + 1)
         let page = Array(found.prefix(limit))
-        return .ok(.init(body: .json(.init(
-            items: page.map {
-                .init(id: $0.id, template: $0.template, recipient: $0.recipient, subject: $0.subject, body: $0.body,
-                      createdAt: $0.createdAt, deliveredAt: $0.deliveredAt)
-            },
-            nextCursor: found.count > limit ? page.last.map { Paging.cursor(before: $0.id) } : nil))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: page.map {
+                            .init(
+                                id: $0.id, template: $0.template, recipient: $0.recipient, subject: $0.subject, body: $0.body,
+                                createdAt: $0.createdAt, deliveredAt: $0.deliveredAt)
+                        },
+                        nextCursor: found.count > limit ? page.last.map { Paging.cursor(before: $0.id) } : nil))))
     }
 
     static func auditEvent(_ e: AdministrationQueries.AuditEvent) throws -> Components.Schemas.AuditEvent {

@@ -18,9 +18,10 @@ extension APIHandler {
         // per-organisation reports of an organisation they hold the super-user role in; anyone else: not found.
         let profile = try await sessions.profile(of: actor)
         if profile.staffRoles.isEmpty {
-            let superUserHere = organisation.map { org in
-                profile.assignments.contains { $0.role == .superUser && $0.organisation == org }
-            } ?? false
+            let superUserHere =
+                organisation.map { org in
+                    profile.assignments.contains { $0.role == .superUser && $0.organisation == org }
+                } ?? false
             guard report.isPerOrganisation, superUserHere else {
                 throw Refusal(.notFound, .r13, "There is no report \(report.rawValue) for you here.")
             }
@@ -35,8 +36,9 @@ extension APIHandler {
             return .ok(.init(body: .csv(HTTPBody(Self.csv(columns: page.columns, rows: rows)))))
         }
         let items = try rows.map { row in
-            Components.Schemas.ReportPage.ItemsPayloadPayload(additionalProperties: try OpenAPIObjectContainer(
-                unvalidatedValue: Dictionary(uniqueKeysWithValues: zip(page.columns, row.map(Self.plain)))))
+            Components.Schemas.ReportPage.ItemsPayloadPayload(
+                additionalProperties: try OpenAPIObjectContainer(
+                    unvalidatedValue: Dictionary(uniqueKeysWithValues: zip(page.columns, row.map(Self.plain)))))
         }
         return .ok(.init(body: .json(.init(report: report.rawValue, columns: page.columns, items: items, nextCursor: next))))
     }

@@ -26,9 +26,12 @@ struct APIHandler: APIProtocol {
         if let q = input.query.q, q.count > 200 { throw Problem.validation("q is longer than 200 characters.", field: "q") }
         let found = try await queries.searchOrganisations(query: input.query.q, country: input.query.country, limit: limit + 1, offset: offset)
         let page = Array(found.prefix(limit))
-        return .ok(.init(body: .json(.init(
-            items: page.map(Self.organisation),
-            nextCursor: found.count > limit ? Paging.cursor(offset: offset + limit) : nil))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: page.map(Self.organisation),
+                        nextCursor: found.count > limit ? Paging.cursor(offset: offset + limit) : nil))))
     }
 
     func getOrganisation(_ input: Operations.GetOrganisation.Input) async throws -> Operations.GetOrganisation.Output {
@@ -47,8 +50,11 @@ struct APIHandler: APIProtocol {
         }
         guard body.password.count <= 1000 else { throw Problem.validation("The password is too long.", field: "password") }
         let registration = try await accounts.register(email: email, displayName: name, password: body.password)
-        return .created(.init(body: .json(.init(
-            id: registration.account.rawValue, email: email, displayName: name, status: .pending))))
+        return .created(
+            .init(
+                body: .json(
+                    .init(
+                        id: registration.account.rawValue, email: email, displayName: name, status: .pending))))
     }
 
     func verifyAccount(_ input: Operations.VerifyAccount.Input) async throws -> Operations.VerifyAccount.Output {
@@ -63,10 +69,14 @@ struct APIHandler: APIProtocol {
         guard body.email.count <= 254, body.password.count <= 1000 else { throw SignInFailure.invalidCredentials }
         let session = try await sessions.signIn(email: body.email.trimmingCharacters(in: .whitespacesAndNewlines), password: body.password)
         let profile = session.profile
-        return .created(.init(body: .json(.init(
-            token: session.token, expiresAt: session.expiresAt,
-            account: .init(id: profile.account.rawValue, email: profile.email, displayName: profile.displayName,
-                           securityQuestionsSet: profile.securityQuestionsSet)))))
+        return .created(
+            .init(
+                body: .json(
+                    .init(
+                        token: session.token, expiresAt: session.expiresAt,
+                        account: .init(
+                            id: profile.account.rawValue, email: profile.email, displayName: profile.displayName,
+                            securityQuestionsSet: profile.securityQuestionsSet)))))
     }
 
     // MARK: Signed in
@@ -79,11 +89,15 @@ struct APIHandler: APIProtocol {
 
     func getMe(_ input: Operations.GetMe.Input) async throws -> Operations.GetMe.Output {
         let profile = try await sessions.profile(of: try RequestActor.required())
-        return .ok(.init(body: .json(.init(
-            account: .init(id: profile.account.rawValue, email: profile.email, displayName: profile.displayName,
-                           status: .init(rawValue: profile.status) ?? .active),
-            staffRoles: profile.staffRoles.compactMap { .init(rawValue: $0.rawValue) },
-            roleAssignments: profile.assignments.map(Self.assignment)))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        account: .init(
+                            id: profile.account.rawValue, email: profile.email, displayName: profile.displayName,
+                            status: .init(rawValue: profile.status) ?? .active),
+                        staffRoles: profile.staffRoles.compactMap { .init(rawValue: $0.rawValue) },
+                        roleAssignments: profile.assignments.map(Self.assignment)))))
     }
 
     func setSecurityQuestions(_ input: Operations.SetSecurityQuestions.Input) async throws -> Operations.SetSecurityQuestions.Output {
@@ -228,8 +242,9 @@ struct APIHandler: APIProtocol {
     }
 
     static func assignment(_ a: RoleAssignment) -> Components.Schemas.RoleAssignment {
-        .init(assignmentId: a.id, role: .init(rawValue: a.role.rawValue) ?? .sporIndustryUser,
-              organisationId: a.organisation?.rawValue, effectiveFrom: a.effectiveFrom)
+        .init(
+            assignmentId: a.id, role: .init(rawValue: a.role.rawValue) ?? .sporIndustryUser,
+            organisationId: a.organisation?.rawValue, effectiveFrom: a.effectiveFrom)
     }
 
     static func request(_ r: AccessRequest) -> Components.Schemas.AccessRequest {

@@ -1,7 +1,7 @@
 import AccessStore
 import Hummingbird
-import OpenAPIHummingbird
 import Logging
+import OpenAPIHummingbird
 import PostgresNIO
 import ServiceLifecycle
 
@@ -19,9 +19,10 @@ public func buildApplication(
     let database = Database(client: client, logger: logger)
     var services: [any Service] = [client]
     if configuration.runBackgroundWorkers {
-        services.append(PeriodicWorker.outbox(
-            NotificationDelivery(client: client, sender: LogNotificationSender(logger: logger), logger: logger),
-            interval: .seconds(2), logger: logger))
+        services.append(
+            PeriodicWorker.outbox(
+                NotificationDelivery(client: client, sender: LogNotificationSender(logger: logger), logger: logger),
+                interval: .seconds(2), logger: logger))
         services.append(PeriodicWorker.expiry(AccessRequestStore(database: database), interval: .seconds(60), logger: logger))
     }
     return Application(

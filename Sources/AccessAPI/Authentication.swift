@@ -1,7 +1,7 @@
 import AccessDomain
 import AccessStore
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 
 /// Who is calling, for the generated handlers (which do not see Hummingbird's request context).
 enum RequestActor {
@@ -11,8 +11,9 @@ enum RequestActor {
     /// The signed-in account, or a 401 problem.
     static func required() throws -> AccountID {
         guard let account else {
-            throw Problem(status: .unauthorized, code: "unauthenticated", title: "Sign in first",
-                          detail: "This needs a bearer token from POST /v1/sessions (Authorization: Bearer <token>).")
+            throw Problem(
+                status: .unauthorized, code: "unauthenticated", title: "Sign in first",
+                detail: "This needs a bearer token from POST /v1/sessions (Authorization: Bearer <token>).")
         }
         return account
     }
@@ -31,13 +32,15 @@ struct AuthenticationMiddleware: RouterMiddleware {
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer", parts[1].count <= 200 else {
-            throw Problem(status: .unauthorized, code: "unauthenticated", title: "Malformed authorization",
-                          detail: "Use Authorization: Bearer <token>.")
+            throw Problem(
+                status: .unauthorized, code: "unauthenticated", title: "Malformed authorization",
+                detail: "Use Authorization: Bearer <token>.")
         }
         let token = String(parts[1])
         guard let account = try await sessions.authenticate(token: token) else {
-            throw Problem(status: .unauthorized, code: "unauthenticated", title: "Session not valid",
-                          detail: "The token is unknown, expired or signed out; sign in again.")
+            throw Problem(
+                status: .unauthorized, code: "unauthenticated", title: "Session not valid",
+                detail: "The token is unknown, expired or signed out; sign in again.")
         }
         var context = context
         context.logger[metadataKey: "account"] = .string(account.rawValue)

@@ -2,8 +2,8 @@ import AccessDomain
 import AccessStore
 import Crypto
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import NIOConcurrencyHelpers
 import PostgresNIO
 
@@ -36,11 +36,13 @@ struct IdempotencyMiddleware: RouterMiddleware {
         case .replay(let response):
             return response
         case .mismatch:
-            throw Problem(status: .unprocessableContent, code: "idempotency-key-reused", title: "Idempotency key reused",
-                          detail: "This Idempotency-Key was used with a different request in the last 24 hours.")
+            throw Problem(
+                status: .unprocessableContent, code: "idempotency-key-reused", title: "Idempotency key reused",
+                detail: "This Idempotency-Key was used with a different request in the last 24 hours.")
         case .inProgress:
-            throw Problem(status: .conflict, code: "idempotency-in-progress", title: "Request in progress",
-                          detail: "A request with this Idempotency-Key is still being processed; retry shortly.")
+            throw Problem(
+                status: .conflict, code: "idempotency-in-progress", title: "Request in progress",
+                detail: "A request with this Idempotency-Key is still being processed; retry shortly.")
         case .claimed:
             break
         }
@@ -83,18 +85,20 @@ struct IdempotencyMiddleware: RouterMiddleware {
                 ON CONFLICT (coalesce(account_id::text, ''), key) DO NOTHING RETURNING id
                 """, as: Int64.self, logger: database.logger)
             if inserted != nil { return .claimed }
-            guard let (storedHash, status, body, contentType) = try await connection.first(
-                """
-                SELECT request_hash, status_code, response_body, response_content_type FROM idempotency_keys
-                WHERE coalesce(account_id::text, '') = \(actor?.rawValue ?? "") AND key = \(key)
-                """, as: (ByteBuffer, Int?, ByteBuffer?, String?).self, logger: database.logger)
+            guard
+                let (storedHash, status, body, contentType) = try await connection.first(
+                    """
+                    SELECT request_hash, status_code, response_body, response_content_type FROM idempotency_keys
+                    WHERE coalesce(account_id::text, '') = \(actor?.rawValue ?? "") AND key = \(key)
+                    """, as: (ByteBuffer, Int?, ByteBuffer?, String?).self, logger: database.logger)
             else { return .inProgress }
             guard storedHash == hash else { return .mismatch }
             guard let status else { return .inProgress }
             var headers: HTTPFields = [Self.replayed: "true"]
             if let contentType { headers[.contentType] = contentType }
-            return .replay(Response(
-                status: HTTPResponse.Status(code: status), headers: headers, body: .init(byteBuffer: body ?? ByteBuffer())))
+            return .replay(
+                Response(
+                    status: HTTPResponse.Status(code: status), headers: headers, body: .init(byteBuffer: body ?? ByteBuffer())))
         }
     }
 

@@ -23,8 +23,9 @@ public struct Problem: Error, Sendable, Equatable {
     }
 
     public static func validation(_ detail: String, field: String? = nil) -> Problem {
-        Problem(status: .unprocessableContent, code: "validation-failed", title: "Validation failed", detail: detail,
-                extensions: field.map { ["field": $0] } ?? [:])
+        Problem(
+            status: .unprocessableContent, code: "validation-failed", title: "Validation failed", detail: detail,
+            extensions: field.map { ["field": $0] } ?? [:])
     }
 
     public static let internalError = Problem(
@@ -77,17 +78,21 @@ struct ProblemMiddleware: RouterMiddleware {
         case .notFound:
             return .notFound()
         case .contentTooLarge:
-            return Problem(status: .contentTooLarge, code: "body-too-large", title: "Request body too large",
-                           detail: error.body ?? "The request body is larger than this server accepts.")
+            return Problem(
+                status: .contentTooLarge, code: "body-too-large", title: "Request body too large",
+                detail: error.body ?? "The request body is larger than this server accepts.")
         case .methodNotAllowed:
-            return Problem(status: .methodNotAllowed, code: "method-not-allowed", title: "Method not allowed",
-                           detail: "This address does not accept that method.")
+            return Problem(
+                status: .methodNotAllowed, code: "method-not-allowed", title: "Method not allowed",
+                detail: "This address does not accept that method.")
         case .badRequest:
-            return Problem(status: .badRequest, code: "bad-request", title: "Bad request",
-                           detail: error.body ?? "The request could not be read.")
+            return Problem(
+                status: .badRequest, code: "bad-request", title: "Bad request",
+                detail: error.body ?? "The request could not be read.")
         default:
-            return Problem(status: error.status, code: "http-\(error.status.code)", title: error.status.reasonPhrase,
-                           detail: error.body ?? error.status.reasonPhrase)
+            return Problem(
+                status: error.status, code: "http-\(error.status.code)", title: error.status.reasonPhrase,
+                detail: error.body ?? error.status.reasonPhrase)
         }
     }
 }

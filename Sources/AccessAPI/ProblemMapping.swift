@@ -15,34 +15,41 @@ extension Problem {
             if let inner = Problem.from(serverError.underlyingError), !(serverError.underlyingError is DecodingError) {
                 return inner
             }
-            return Problem(status: .badRequest, code: "bad-request", title: "Bad request",
-                           detail: "The request could not be read: \(Self.describe(serverError.underlyingError))")
+            return Problem(
+                status: .badRequest, code: "bad-request", title: "Bad request",
+                detail: "The request could not be read: \(Self.describe(serverError.underlyingError))")
         case let refusal as Refusal:
             var extensions = ["rule": refusal.rule.rawValue]
             if let field = refusal.field { extensions["field"] = field }
-            return Problem(status: status(of: refusal.code), code: refusal.code.rawValue, title: title(of: refusal.code),
-                           detail: refusal.message, extensions: extensions)
+            return Problem(
+                status: status(of: refusal.code), code: refusal.code.rawValue, title: title(of: refusal.code),
+                detail: refusal.message, extensions: extensions)
         case let failure as SignInFailure:
             switch failure {
             case .invalidCredentials:
-                return Problem(status: .unauthorized, code: "invalid-credentials", title: "Sign-in failed",
-                               detail: "The e-mail address or the password is wrong.")
+                return Problem(
+                    status: .unauthorized, code: "invalid-credentials", title: "Sign-in failed",
+                    detail: "The e-mail address or the password is wrong.")
             case .accountPending:
-                return Problem(status: .forbidden, code: "account-pending", title: "Account not verified",
-                               detail: "Confirm your e-mail address with the token we sent before signing in.")
+                return Problem(
+                    status: .forbidden, code: "account-pending", title: "Account not verified",
+                    detail: "Confirm your e-mail address with the token we sent before signing in.")
             case .tooManyAttempts(let until):
-                return Problem(status: .tooManyRequests, code: "too-many-attempts", title: "Too many failed sign-ins",
-                               detail: "Five sign-ins failed within 15 minutes; try again after \(until.formatted(.iso8601)).",
-                               extensions: ["retryAfter": until.formatted(.iso8601)])
+                return Problem(
+                    status: .tooManyRequests, code: "too-many-attempts", title: "Too many failed sign-ins",
+                    detail: "Five sign-ins failed within 15 minutes; try again after \(until.formatted(.iso8601)).",
+                    extensions: ["retryAfter": until.formatted(.iso8601)])
             case .accountDisabled:
-                return Problem(status: .forbidden, code: "account-disabled", title: "Account disabled",
-                               detail: "This account is disabled; contact the EMA service desk.")
+                return Problem(
+                    status: .forbidden, code: "account-disabled", title: "Account disabled",
+                    detail: "This account is disabled; contact the EMA service desk.")
             }
         case let storeError as StoreError:
             switch storeError {
             case .constraintViolation(let constraint, _):
-                return Problem(status: .unprocessableContent, code: "validation-failed", title: "Validation failed",
-                               detail: "The data breaks the rule \(constraint).", extensions: ["constraint": constraint])
+                return Problem(
+                    status: .unprocessableContent, code: "validation-failed", title: "Validation failed",
+                    detail: "The data breaks the rule \(constraint).", extensions: ["constraint": constraint])
             case .ruleViolation(let code, let rule, let message):
                 return Problem(status: .conflict, code: code, title: "Refused", detail: message, extensions: ["rule": rule])
             case .retryable:
@@ -60,9 +67,11 @@ extension Problem {
         case .notFound: .notFound
         case .securityQuestionsRequired, .accountNotActive, .selfApproval, .notAuthorised, .noEffectiveRole: .forbidden
         case .validationFailed, .reasonRequired, .organisationRequired, .organisationNotAllowed, .staffRoleNotRequestable,
-             .unknownOrganisation: .unprocessableContent
+            .unknownOrganisation:
+            .unprocessableContent
         case .duplicateRequest, .alreadyHeld, .noSuperUser, .delegatedToOrganisation, .firstSuperUserNeedsEMA, .ticketRequired,
-             .lastSuperUser, .notPending, .requestExpired, .accountExists: .conflict
+            .lastSuperUser, .notPending, .requestExpired, .accountExists:
+            .conflict
         }
     }
 

@@ -218,13 +218,15 @@ public enum ApprovalPolicy {
         }
         let kind = currentApproverKind(role: facts.role, organisationActiveSuperUsers: facts.organisationActiveSuperUsers)
         if kind == .automatic {
-            return .success(SubmissionDecision(
-                status: .approved, approverKind: .automatic, expiresAt: nil,
-                grantEffectiveFrom: facts.now.addingTimeInterval(facts.activationDelay)))
+            return .success(
+                SubmissionDecision(
+                    status: .approved, approverKind: .automatic, expiresAt: nil,
+                    grantEffectiveFrom: facts.now.addingTimeInterval(facts.activationDelay)))
         }
-        return .success(SubmissionDecision(
-            status: .pending, approverKind: kind,
-            expiresAt: facts.now.addingTimeInterval(facts.requestLifetime), grantEffectiveFrom: nil))
+        return .success(
+            SubmissionDecision(
+                status: .pending, approverKind: kind,
+                expiresAt: facts.now.addingTimeInterval(facts.requestLifetime), grantEffectiveFrom: nil))
     }
 
     /// Approves or rejects a pending request, re-checking routing at decision time (R8, R10–R13, R18).
@@ -249,10 +251,13 @@ public enum ApprovalPolicy {
                 return .failure(Refusal(.notAuthorised, .r8, "Only the EMA service desk decides first super user requests."))
             }
             guard isFirst else {
-                return .failure(Refusal(.delegatedToOrganisation, .r11, "The organisation has an active super user; its super users decide this request."))
+                return .failure(
+                    Refusal(.delegatedToOrganisation, .r11, "The organisation has an active super user; its super users decide this request."))
             }
             if action == .approve && !facts.hasValidTicket {
-                return .failure(Refusal(.ticketRequired, .r10, "Link a service desk ticket with the signed SPOR User Affiliation Template Letter before approving."))
+                return .failure(
+                    Refusal(
+                        .ticketRequired, .r10, "Link a service desk ticket with the signed SPOR User Affiliation Template Letter before approving."))
             }
         case .organisation:
             guard facts.actorIsActiveSuperUser else {
@@ -332,7 +337,8 @@ public enum ApprovalPolicy {
             }
         }
         if assignment.role == .superUser && facts.organisationActiveSuperUsers <= 1 && facts.channel != .serviceDesk {
-            return .failure(Refusal(.lastSuperUser, .r14, "This is the organisation's last active super user; only the EMA service desk can remove it."))
+            return .failure(
+                Refusal(.lastSuperUser, .r14, "This is the organisation's last active super user; only the EMA service desk can remove it."))
         }
         return .success(())
     }
@@ -355,7 +361,8 @@ public enum ApprovalPolicy {
     public static func requestableRole(_ name: String) -> Result<Role, Refusal> {
         if let role = Role(rawValue: name) { return .success(role) }
         if let staff = StaffRole(rawValue: name) {
-            return .failure(Refusal(.staffRoleNotRequestable, .r4, "\(staff.rawValue) is granted by an administrator, never through an access request."))
+            return .failure(
+                Refusal(.staffRoleNotRequestable, .r4, "\(staff.rawValue) is granted by an administrator, never through an access request."))
         }
         let names = Role.allCases.map(\.rawValue).joined(separator: ", ")
         return .failure(Refusal(.staffRoleNotRequestable, .r4, "\(name) is not a requestable role; use one of \(names)."))

@@ -1,8 +1,23 @@
 /// The id of a domain rule of the design brief (R1–R18).
 public enum RuleID: String, Sendable {
-    case r1 = "R1", r2 = "R2", r3 = "R3", r4 = "R4", r5 = "R5", r6 = "R6"
-    case r7 = "R7", r8 = "R8", r9 = "R9", r10 = "R10", r11 = "R11", r12 = "R12"
-    case r13 = "R13", r14 = "R14", r15 = "R15", r16 = "R16", r17 = "R17", r18 = "R18"
+    case r1 = "R1"
+    case r2 = "R2"
+    case r3 = "R3"
+    case r4 = "R4"
+    case r5 = "R5"
+    case r6 = "R6"
+    case r7 = "R7"
+    case r8 = "R8"
+    case r9 = "R9"
+    case r10 = "R10"
+    case r11 = "R11"
+    case r12 = "R12"
+    case r13 = "R13"
+    case r14 = "R14"
+    case r15 = "R15"
+    case r16 = "R16"
+    case r17 = "R17"
+    case r18 = "R18"
 }
 
 /// A rule said no: a stable code for clients, the rule it enforces, and a message a person can act on.

@@ -9,7 +9,9 @@ public enum TicketPolicy {
 
     /// The kinds of letter accepted, recognised by their first bytes (not by what the client claims).
     public enum LetterType: String, Sendable, CaseIterable {
-        case pdf = "application/pdf", png = "image/png", jpeg = "image/jpeg"
+        case pdf = "application/pdf"
+        case png = "image/png"
+        case jpeg = "image/jpeg"
 
         /// The type the bytes really are, or nil.
         public static func sniff(_ bytes: [UInt8]) -> LetterType? {
@@ -58,40 +60,47 @@ public enum TicketPolicy {
             return .failure(Refusal(.notFound, .r13, "Access request \(request.id) not found.", field: "accessRequestId"))
         }
         guard request.role == .superUser, request.approverKind == .emaServiceDesk, request.status == .pending else {
-            return .failure(Refusal(
-                .validationFailed, .r10,
-                "Request \(request.id) is not a pending first super user request; only those go to the EMA service desk.",
-                field: "accessRequestId"))
+            return .failure(
+                Refusal(
+                    .validationFailed, .r10,
+                    "Request \(request.id) is not a pending first super user request; only those go to the EMA service desk.",
+                    field: "accessRequestId"))
         }
         guard facts.subject.range(of: subjectPhrase, options: .caseInsensitive) != nil else {
             return .failure(Refusal(.validationFailed, .r10, "The subject must contain \"\(subjectPhrase)\".", field: "subject"))
         }
         guard facts.subject.contains(String(request.id.rawValue)) else {
-            return .failure(Refusal(
-                .validationFailed, .r10, "The subject must quote the access request id (\"request ID \(request.id)\").", field: "subject"))
+            return .failure(
+                Refusal(
+                    .validationFailed, .r10, "The subject must quote the access request id (\"request ID \(request.id)\").", field: "subject"))
         }
         guard facts.signatoryOrganisation == request.organisation else {
-            return .failure(Refusal(
-                .validationFailed, .r10, "The signatory must work for the organisation of the request.",
-                field: "signatory.organisationId"))
+            return .failure(
+                Refusal(
+                    .validationFailed, .r10, "The signatory must work for the organisation of the request.",
+                    field: "signatory.organisationId"))
         }
         guard facts.signatoryHasManagerialAuthority else {
-            return .failure(Refusal(
-                .validationFailed, .r10, "The signatory must hold managerial authority to sign the affiliation letter.",
-                field: "signatory.hasManagerialAuthority"))
+            return .failure(
+                Refusal(
+                    .validationFailed, .r10, "The signatory must hold managerial authority to sign the affiliation letter.",
+                    field: "signatory.hasManagerialAuthority"))
         }
         guard !facts.letter.isEmpty, facts.letter.count <= maximumLetterSize else {
-            return .failure(Refusal(
-                .validationFailed, .r10, "The affiliation letter must be between 1 byte and 10 MB.", field: "letter.contentBase64"))
+            return .failure(
+                Refusal(
+                    .validationFailed, .r10, "The affiliation letter must be between 1 byte and 10 MB.", field: "letter.contentBase64"))
         }
         guard let type = LetterType.sniff(facts.letter) else {
-            return .failure(Refusal(
-                .validationFailed, .r10, "The affiliation letter must be a PDF, PNG or JPEG file.", field: "letter.contentBase64"))
+            return .failure(
+                Refusal(
+                    .validationFailed, .r10, "The affiliation letter must be a PDF, PNG or JPEG file.", field: "letter.contentBase64"))
         }
         guard type.rawValue == facts.letterContentType else {
-            return .failure(Refusal(
-                .validationFailed, .r10, "The letter is a \(type.rawValue) file, not \(facts.letterContentType).",
-                field: "letter.contentType"))
+            return .failure(
+                Refusal(
+                    .validationFailed, .r10, "The letter is a \(type.rawValue) file, not \(facts.letterContentType).",
+                    field: "letter.contentType"))
         }
         return .success(type)
     }

@@ -46,8 +46,10 @@ public struct Fixture: Sendable {
     public func databaseOnly(dryRun: Bool = false) -> (requests: AccessRequestStore, tickets: TicketStore, oms: OMSChangeRequestStore) {
         var raw = database
         raw.dryRun = dryRun
-        return (AccessRequestStore(database: raw, policy: .databaseOnly), TicketStore(database: raw, policy: .databaseOnly),
-                OMSChangeRequestStore(database: raw, policy: .databaseOnly))
+        return (
+            AccessRequestStore(database: raw, policy: .databaseOnly), TicketStore(database: raw, policy: .databaseOnly),
+            OMSChangeRequestStore(database: raw, policy: .databaseOnly)
+        )
     }
 
     // MARK: Situations
@@ -87,8 +89,9 @@ public struct Fixture: Sendable {
         return try await tickets.open(
             actor: requester, request: request.id, subject: "SPOR Super user role access – request ID \(request.id)",
             description: nil,
-            signatory: Signatory(name: "Dr. A. Director", jobTitle: "Head of Regulatory Affairs", email: "director@example.com",
-                                 organisation: organisation, hasManagerialAuthority: true),
+            signatory: Signatory(
+                name: "Dr. A. Director", jobTitle: "Head of Regulatory Affairs", email: "director@example.com",
+                organisation: organisation, hasManagerialAuthority: true),
             letter: Upload(fileName: "affiliation.pdf", contentType: "application/pdf", bytes: Self.pdf))
     }
 
@@ -104,7 +107,8 @@ public struct Fixture: Sendable {
             _ = try await requests.decide(actor: desk, request: request.id, channel: .serviceDesk, action: .approve)
         } else {
             let superUsers = try await ownerQuery(
-                "SELECT account_id::text FROM role_assignments WHERE organisation_id = \(organisation.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL ORDER BY id LIMIT 1")
+                "SELECT account_id::text FROM role_assignments WHERE organisation_id = \(organisation.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL ORDER BY id LIMIT 1"
+            )
             guard let first = superUsers.first else { throw FixtureError("no super user to approve") }
             _ = try await requests.decide(
                 actor: approver ?? AccountID(first), request: request.id, channel: .organisation, action: .approve)

@@ -4,7 +4,7 @@ import Logging
 import PostgresNIO
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A database of its own for one test: created from a migrated template (or empty), dropped afterwards.

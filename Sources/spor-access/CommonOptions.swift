@@ -6,19 +6,29 @@ import PostgresNIO
 
 /// Options shared by the commands that reach the database. Each flag falls back to an environment variable.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"), help: "PostgreSQL URL of the owner role (runs migrations). Env: DATABASE_URL. Without it, an embedded cluster is started in --data-dir.")
+    @Option(
+        name: .customLong("database-url"),
+        help: "PostgreSQL URL of the owner role (runs migrations). Env: DATABASE_URL. Without it, an embedded cluster is started in --data-dir.")
     var databaseURL: String?
 
-    @Option(name: .customLong("app-database-url"), help: "PostgreSQL URL of the application role the service connects as. Env: APP_DATABASE_URL. Default: the owner's URL, acting as spor_app in each transaction.")
+    @Option(
+        name: .customLong("app-database-url"),
+        help:
+            "PostgreSQL URL of the application role the service connects as. Env: APP_DATABASE_URL. Default: the owner's URL, acting as spor_app in each transaction."
+    )
     var appDatabaseURL: String?
 
     @Option(name: .customLong("data-dir"), help: "Folder of the embedded PostgreSQL cluster. Env: SPOR_DATA_DIR. Default: .data/postgres")
     var dataDirectory: String?
 
-    @Option(name: .customLong("postgres-user"), help: "Unprivileged user the embedded cluster runs as when started by root. Env: SPOR_POSTGRES_USER. Default: postgres")
+    @Option(
+        name: .customLong("postgres-user"),
+        help: "Unprivileged user the embedded cluster runs as when started by root. Env: SPOR_POSTGRES_USER. Default: postgres")
     var postgresUser: String?
 
-    @Option(name: .customLong("postgres-bin"), help: "Folder holding initdb, pg_ctl and postgres. Env: SPOR_POSTGRES_BIN. Default: PATH, then /usr/lib/postgresql/*/bin")
+    @Option(
+        name: .customLong("postgres-bin"),
+        help: "Folder holding initdb, pg_ctl and postgres. Env: SPOR_POSTGRES_BIN. Default: PATH, then /usr/lib/postgresql/*/bin")
     var postgresBin: String?
 
     @Option(name: .customLong("migrations-dir"), help: "Folder of the SQL migrations. Env: SPOR_MIGRATIONS_DIR. Default: ./SQL/migrations")
@@ -56,7 +66,8 @@ struct DatabaseOptions: ParsableArguments {
     }
 
     func migrationSet() throws -> MigrationSet {
-        let directory = value(migrationsDirectory, "SPOR_MIGRATIONS_DIR").map { URL(fileURLWithPath: $0) }
+        let directory =
+            value(migrationsDirectory, "SPOR_MIGRATIONS_DIR").map { URL(fileURLWithPath: $0) }
             ?? MigrationSet.defaultDirectory(environment: environment)
         return try MigrationSet(directory: directory)
     }

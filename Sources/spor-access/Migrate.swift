@@ -29,8 +29,10 @@ struct Migrate: AsyncParsableCommand {
                     print(MigrationStatusTable.render(rows))
                 } else {
                     let applied = try await runner.migrate(client: client)
-                    print(applied.isEmpty ? "Nothing to apply: all \(runner.migrations.migrations.count) migrations are applied."
-                                          : "Applied \(applied.count) migration(s): \(applied.map { String(format: "%04d", $0) }.joined(separator: ", ")).")
+                    print(
+                        applied.isEmpty
+                            ? "Nothing to apply: all \(runner.migrations.migrations.count) migrations are applied."
+                            : "Applied \(applied.count) migration(s): \(applied.map { String(format: "%04d", $0) }.joined(separator: ", ")).")
                 }
             }
         } catch {

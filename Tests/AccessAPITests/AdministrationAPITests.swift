@@ -31,22 +31,30 @@ struct AdministrationAPITests {
 
     // MARK: Seed scenario (2)
 
-    @Test("Seed (2), organisation not in OMS: register, verify, unaffiliated role (automatic), OMS change request with a PDF, a data steward approves (R17), the first super user request goes to the EMA service desk (R8)")
+    @Test(
+        "Seed (2), organisation not in OMS: register, verify, unaffiliated role (automatic), OMS change request with a PDF, a data steward approves (R17), the first super user request goes to the EMA service desk (R8)"
+    )
     func organisationNotInOMS() async throws {
         try await Fixture.with { f in
             try await f.administration.addStaff(
                 email: "steward@ema.example", displayName: "Steward", role: .dataSteward, password: "steward password 1", bcryptCost: 4)
             try await Self.app(f.db).test(.router) { client in
                 let api = API(client: client)
-                let registered = try await api.call(.post, "/v1/accounts", ["email": "dana@newco.example", "displayName": "Dana", "password": "correct horse battery"])
+                let registered = try await api.call(
+                    .post, "/v1/accounts", ["email": "dana@newco.example", "displayName": "Dana", "password": "correct horse battery"])
                 #expect(registered.status == .created)
-                let body = try #require(try await f.ownerQuery(
-                    "SELECT body FROM notification_outbox WHERE template = 'verify-email' AND recipient_email = 'dana@newco.example'").first)
+                let body = try #require(
+                    try await f.ownerQuery(
+                        "SELECT body FROM notification_outbox WHERE template = 'verify-email' AND recipient_email = 'dana@newco.example'"
+                    ).first)
                 let token = String(body.split(separator: " ").last ?? "")
                 #expect(try await api.call(.post, "/v1/accounts/verify", ["token": token]).status == .ok)
                 let session = try await api.call(.post, "/v1/sessions", ["email": "dana@newco.example", "password": "correct horse battery"])
                 let dana = try #require(session["token"] as? String)
-                let answers = [["question": "First pet?", "answer": "Rex"], ["question": "Birth city?", "answer": "Leiden"], ["question": "School?", "answer": "Regenboog"]]
+                let answers = [
+                    ["question": "First pet?", "answer": "Rex"], ["question": "Birth city?", "answer": "Leiden"],
+                    ["question": "School?", "answer": "Regenboog"],
+                ]
                 #expect(try await api.call(.put, "/v1/me/security-questions", token: dana, ["answers": answers]).status == .noContent)
 
                 // Without an effective SPOR role no change request (R17).
@@ -69,14 +77,17 @@ struct AdministrationAPITests {
                 #expect(filed.status == .created)
                 #expect(filed["status"] as? String == "pending" && filed["documentCount"] as? Int == 1 && filed["country"] as? String == "BE")
                 let changeID = try #require(filed["id"] as? Int)
-                #expect(try await f.ownerQuery(
-                    "SELECT d.content_type FROM oms_change_request_documents c JOIN documents d ON d.id = c.document_id WHERE c.change_request_id = \(Int64(changeID))")
-                    == ["application/pdf"])
+                #expect(
+                    try await f.ownerQuery(
+                        "SELECT d.content_type FROM oms_change_request_documents c JOIN documents d ON d.id = c.document_id WHERE c.change_request_id = \(Int64(changeID))"
+                    )
+                        == ["application/pdf"])
 
                 // The requester may not decide it; the data steward sees it among all and approves.
                 let selfApproval = try await api.call(.post, "/v1/organisation-change-requests/\(changeID)/approve", token: dana)
                 #expect(selfApproval.status == .forbidden)
-                let steward = try #require(try await api.call(.post, "/v1/sessions", ["email": "steward@ema.example", "password": "steward password 1"])["token"] as? String)
+                let steward = try #require(
+                    try await api.call(.post, "/v1/sessions", ["email": "steward@ema.example", "password": "steward password 1"])["token"] as? String)
                 let pending = try await api.call(.get, "/v1/organisation-change-requests?status=pending", token: steward)
                 #expect(Self.items(pending).map { $0["id"] as? Int } == [changeID])
                 let approved = try await api.call(.post, "/v1/organisation-change-requests/\(changeID)/approve", token: steward)
@@ -92,7 +103,8 @@ struct AdministrationAPITests {
                 #expect(Self.items(mine).first?["organisationId"] as? String == organisationID)
 
                 // Then the first super user request for it: the EMA service desk approves it (R8).
-                let superUser = try await api.call(.post, "/v1/access-requests", token: dana, ["role": "spor-industry-super-user", "organisationId": organisationID])
+                let superUser = try await api.call(
+                    .post, "/v1/access-requests", token: dana, ["role": "spor-industry-super-user", "organisationId": organisationID])
                 #expect(superUser.status == .created && superUser["approverKind"] as? String == "ema-service-desk")
             }
             #expect(try await f.ownerQuery("SELECT template FROM notification_outbox WHERE template = 'oms-change-request-decided'").count == 1)
@@ -109,24 +121,41 @@ struct AdministrationAPITests {
                 let api = API(client: client)
                 let erin = try await Self.signIn(api, f, user)
                 let stewardToken = try await Self.signIn(api, f, steward, password: "staff password 123")
-                let document: [String: Any] = ["fileName": "proof.png", "contentType": "image/png", "contentBase64": Data(Self.png).base64EncodedString()]
-                let notPDF = try await api.call(.post, "/v1/organisation-change-requests", token: erin, [
-                    "name": "X", "country": "NL", "city": "Utrecht",
-                    "documents": [["fileName": "x.pdf", "contentType": "application/pdf", "contentBase64": Data(Self.png).base64EncodedString()]]])
+                let document: [String: Any] = [
+                    "fileName": "proof.png", "contentType": "image/png", "contentBase64": Data(Self.png).base64EncodedString(),
+                ]
+                let notPDF = try await api.call(
+                    .post, "/v1/organisation-change-requests", token: erin,
+                    [
+                        "name": "X", "country": "NL", "city": "Utrecht",
+                        "documents": [
+                            ["fileName": "x.pdf", "contentType": "application/pdf", "contentBase64": Data(Self.png).base64EncodedString()]
+                        ],
+                    ])
                 #expect(notPDF.status == .unprocessableContent && notPDF["field"] as? String == "documents[0].contentBase64")
-                let badCountry = try await api.call(.post, "/v1/organisation-change-requests", token: erin, [
-                    "name": "X", "country": "nl", "city": "Utrecht", "documents": [document]])
+                let badCountry = try await api.call(
+                    .post, "/v1/organisation-change-requests", token: erin,
+                    [
+                        "name": "X", "country": "nl", "city": "Utrecht", "documents": [document],
+                    ])
                 #expect(badCountry.status == .unprocessableContent && badCountry["field"] as? String == "country")
-                let noDocuments = try await api.call(.post, "/v1/organisation-change-requests", token: erin, [
-                    "name": "X", "country": "NL", "city": "Utrecht", "documents": [] as [Any]])
+                let noDocuments = try await api.call(
+                    .post, "/v1/organisation-change-requests", token: erin,
+                    [
+                        "name": "X", "country": "NL", "city": "Utrecht", "documents": [] as [Any],
+                    ])
                 #expect(noDocuments.status == .unprocessableContent && noDocuments["field"] as? String == "documents")
-                let filed = try await api.call(.post, "/v1/organisation-change-requests", token: erin, [
-                    "name": "Erin Labs", "country": "NL", "city": "Utrecht", "documents": [document]])
+                let filed = try await api.call(
+                    .post, "/v1/organisation-change-requests", token: erin,
+                    [
+                        "name": "Erin Labs", "country": "NL", "city": "Utrecht", "documents": [document],
+                    ])
                 #expect(filed.status == .created)
                 let id = try #require(filed["id"] as? Int)
                 let blank = try await api.call(.post, "/v1/organisation-change-requests/\(id)/reject", token: stewardToken, ["reason": "  "])
                 #expect(blank.status == .unprocessableContent && blank.code == "reason-required")
-                let rejected = try await api.call(.post, "/v1/organisation-change-requests/\(id)/reject", token: stewardToken, ["reason": "Already in OMS as ORG-100000001."])
+                let rejected = try await api.call(
+                    .post, "/v1/organisation-change-requests/\(id)/reject", token: stewardToken, ["reason": "Already in OMS as ORG-100000001."])
                 #expect(rejected.status == .ok && rejected["status"] as? String == "rejected")
                 #expect(rejected["decisionReason"] as? String == "Already in OMS as ORG-100000001." && rejected["organisationId"] == nil)
                 let missing = try await api.call(.post, "/v1/organisation-change-requests/999999999/approve", token: stewardToken)
@@ -166,16 +195,21 @@ struct AdministrationAPITests {
                 #expect(foreignMembers.status == .notFound && foreignMembers.code == "not-found")
                 let unknown = try await api.call(.get, "/v1/organisations/ORG-999999999/members", token: tokenA)
                 #expect(unknown.status == .notFound)
-                let foreignRevoke = try await api.call(.delete, "/v1/organisations/\(b.rawValue)/members/\(superB.rawValue)/roles/\(role)", token: tokenA, [:])
+                let foreignRevoke = try await api.call(
+                    .delete, "/v1/organisations/\(b.rawValue)/members/\(superB.rawValue)/roles/\(role)", token: tokenA, [:])
                 #expect(foreignRevoke.status == .notFound)
-                let viaOwnOrganisation = try await api.call(.delete, "/v1/organisations/\(a.rawValue)/members/\(superB.rawValue)/roles/\(role)", token: tokenA, [:])
+                let viaOwnOrganisation = try await api.call(
+                    .delete, "/v1/organisations/\(a.rawValue)/members/\(superB.rawValue)/roles/\(role)", token: tokenA, [:])
                 #expect(viaOwnOrganisation.status == .notFound)
                 #expect(try await api.call(.get, "/v1/organisations/\(b.rawValue)/access-requests", token: tokenA).status == .notFound)
-                let approve = try await api.call(.post, "/v1/organisations/\(b.rawValue)/access-requests/\(pendingB.id.rawValue)/approve", token: tokenA, [:])
+                let approve = try await api.call(
+                    .post, "/v1/organisations/\(b.rawValue)/access-requests/\(pendingB.id.rawValue)/approve", token: tokenA, [:])
                 #expect(approve.status == .notFound)
-                let reject = try await api.call(.post, "/v1/organisations/\(b.rawValue)/access-requests/\(pendingB.id.rawValue)/reject", token: tokenA, ["reason": "no"])
+                let reject = try await api.call(
+                    .post, "/v1/organisations/\(b.rawValue)/access-requests/\(pendingB.id.rawValue)/reject", token: tokenA, ["reason": "no"])
                 #expect(reject.status == .notFound)
-                let throughA = try await api.call(.post, "/v1/organisations/\(a.rawValue)/access-requests/\(pendingB.id.rawValue)/approve", token: tokenA, [:])
+                let throughA = try await api.call(
+                    .post, "/v1/organisations/\(a.rawValue)/access-requests/\(pendingB.id.rawValue)/approve", token: tokenA, [:])
                 #expect(throughA.status == .notFound)
                 #expect(try await f.ownerQuery("SELECT status FROM access_requests WHERE id = \(pendingB.id.rawValue)") == ["pending"])
                 #expect(try await f.ownerQuery("SELECT count(*)::text FROM role_assignments WHERE revoked_at IS NOT NULL") == ["0"])
@@ -196,10 +230,14 @@ struct AdministrationAPITests {
                 #expect((granted["after"] as? [String: Any])?["role"] as? String == role)
                 let bAudit = try await api.call(.get, "/v1/audit-events?organisationId=\(b.rawValue)", token: tokenB)
                 #expect(bAudit.status == .ok && !Self.items(bAudit).isEmpty)
-                let byAccount = Self.items(try await api.call(.get, "/v1/audit-events?accountId=\(superA.rawValue.uppercased())&limit=500", token: tokenA))
+                let byAccount = Self.items(
+                    try await api.call(.get, "/v1/audit-events?accountId=\(superA.rawValue.uppercased())&limit=500", token: tokenA))
                 #expect(!byAccount.isEmpty && byAccount.count < Self.items(audit).count)
-                #expect(byAccount.allSatisfy { $0["actorId"] as? String == superA.rawValue || $0["subjectId"] as? String == superA.rawValue
-                    || ($0["after"] as? [String: Any])?["account"] as? String == superA.rawValue })
+                #expect(
+                    byAccount.allSatisfy {
+                        $0["actorId"] as? String == superA.rawValue || $0["subjectId"] as? String == superA.rawValue
+                            || ($0["after"] as? [String: Any])?["account"] as? String == superA.rawValue
+                    })
                 let future = Self.items(try await api.call(.get, "/v1/audit-events?from=2999-01-01T00:00:00Z", token: tokenA))
                 #expect(future.isEmpty)
                 let until = Self.items(try await api.call(.get, "/v1/audit-events?to=2999-01-01T00:00:00Z&limit=500", token: tokenA))
@@ -212,7 +250,9 @@ struct AdministrationAPITests {
         }
     }
 
-    @Test("R14 through HTTP: super users revoke members; the last super user is 409 last-super-user; the service desk may remove it (204), and the next request is a first one again (R8)")
+    @Test(
+        "R14 through HTTP: super users revoke members; the last super user is 409 last-super-user; the service desk may remove it (204), and the next request is a first one again (R8)"
+    )
     func revocation() async throws {
         try await Fixture.with { f in
             let org = try await f.organisation("Gamma")
@@ -243,18 +283,29 @@ struct AdministrationAPITests {
                 #expect(badCursor.status == .unprocessableContent)
                 // A plain member is not a super user: 404 for the list and for revoking someone else.
                 #expect(try await api.call(.get, members, token: workerToken).status == .notFound)
-                #expect(try await api.call(.delete, "\(members)/\(second.rawValue)/roles/spor-industry-super-user", token: workerToken, [:]).status == .notFound)
+                #expect(
+                    try await api.call(.delete, "\(members)/\(second.rawValue)/roles/spor-industry-super-user", token: workerToken, [:]).status
+                        == .notFound)
                 // Bad ids are 4xx problems.
-                #expect(try await api.call(.delete, "\(members)/not-a-uuid/roles/spor-industry-user", token: firstToken, [:]).status == .unprocessableContent)
+                #expect(
+                    try await api.call(.delete, "\(members)/not-a-uuid/roles/spor-industry-user", token: firstToken, [:]).status
+                        == .unprocessableContent)
                 let badRole = try await api.call(.delete, "\(members)/\(worker.rawValue)/roles/bogus", token: firstToken, [:])
                 #expect(badRole.status.code >= 400 && badRole.status.code < 500)
 
                 // A super user revokes a member (with a reason), then the other super user.
-                let revoked = try await api.call(.delete, "\(members)/\(worker.rawValue)/roles/spor-industry-user", token: firstToken, ["reason": "left the company"])
+                let revoked = try await api.call(
+                    .delete, "\(members)/\(worker.rawValue)/roles/spor-industry-user", token: firstToken, ["reason": "left the company"])
                 #expect(revoked.status == .noContent)
-                #expect(try await f.ownerQuery("SELECT revoke_reason FROM role_assignments WHERE account_id = \(UUID(uuidString: worker.rawValue)) AND revoked_at IS NOT NULL") == ["left the company"])
-                #expect(try await api.call(.delete, "\(members)/\(worker.rawValue)/roles/spor-industry-user", token: firstToken, [:]).status == .notFound)
-                #expect(try await api.call(.delete, "\(members)/\(second.rawValue)/roles/spor-industry-super-user", token: firstToken, [:]).status == .noContent)
+                #expect(
+                    try await f.ownerQuery(
+                        "SELECT revoke_reason FROM role_assignments WHERE account_id = \(UUID(uuidString: worker.rawValue)) AND revoked_at IS NOT NULL"
+                    ) == ["left the company"])
+                #expect(
+                    try await api.call(.delete, "\(members)/\(worker.rawValue)/roles/spor-industry-user", token: firstToken, [:]).status == .notFound)
+                #expect(
+                    try await api.call(.delete, "\(members)/\(second.rawValue)/roles/spor-industry-super-user", token: firstToken, [:]).status
+                        == .noContent)
 
                 // The last super user: not by the organisation, not even by themselves (R14).
                 let last = try await api.call(.delete, "\(members)/\(first.rawValue)/roles/spor-industry-super-user", token: firstToken, [:])
@@ -263,13 +314,15 @@ struct AdministrationAPITests {
 
                 // The service desk may, and sees the members as staff.
                 #expect(try await api.call(.get, members, token: deskToken).status == .ok)
-                let byDesk = try await api.call(.delete, "\(members)/\(first.rawValue)/roles/spor-industry-super-user", token: deskToken, ["reason": "left"])
+                let byDesk = try await api.call(
+                    .delete, "\(members)/\(first.rawValue)/roles/spor-industry-super-user", token: deskToken, ["reason": "left"])
                 #expect(byDesk.status == .noContent)
                 #expect(try await f.ownerQuery("SELECT spor_active_super_user_count(\(org.rawValue))::text") == ["0"])
                 #expect(Self.items(try await api.call(.get, members, token: deskToken)).isEmpty)
 
                 // R8: with no super user left, the next super-user request is a first one again.
-                let again = try await api.call(.post, "/v1/access-requests", token: workerToken, ["role": "spor-industry-super-user", "organisationId": org.rawValue])
+                let again = try await api.call(
+                    .post, "/v1/access-requests", token: workerToken, ["role": "spor-industry-super-user", "organisationId": org.rawValue])
                 #expect(again.status == .created && again["approverKind"] as? String == "ema-service-desk")
             }
             #expect(try await f.ownerQuery("SELECT count(*)::text FROM audit_events WHERE action = 'role-assignment.revoked'") == ["3"])
@@ -306,11 +359,16 @@ struct AdministrationAPITests {
                 let earlyToken = try await Self.signIn(api, f, earlyUser)
 
                 // The second ticket through HTTP, with a PNG letter.
-                let opened = try await api.call(.post, "/v1/service-desk/tickets", token: lateToken, [
-                    "subject": "SPOR Super user role access – request ID \(lateRequest.id)",
-                    "signatory": ["name": "Dr. Late", "jobTitle": "CEO", "email": "ceo@late.example", "organisationId": late.rawValue, "hasManagerialAuthority": true],
-                    "letter": ["fileName": "letter scan.png", "contentType": "image/png", "contentBase64": Data(Self.png).base64EncodedString()],
-                ])
+                let opened = try await api.call(
+                    .post, "/v1/service-desk/tickets", token: lateToken,
+                    [
+                        "subject": "SPOR Super user role access – request ID \(lateRequest.id)",
+                        "signatory": [
+                            "name": "Dr. Late", "jobTitle": "CEO", "email": "ceo@late.example", "organisationId": late.rawValue,
+                            "hasManagerialAuthority": true,
+                        ],
+                        "letter": ["fileName": "letter scan.png", "contentType": "image/png", "contentBase64": Data(Self.png).base64EncodedString()],
+                    ])
                 #expect(opened.status == .created)
                 let fresh = try #require(opened["id"] as? Int)
 

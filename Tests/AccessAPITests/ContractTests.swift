@@ -1,4 +1,3 @@
-@testable import AccessAPI
 import AccessStore
 import AccessTestSupport
 import Foundation
@@ -8,6 +7,8 @@ import NIOConcurrencyHelpers
 import OpenAPIRuntime
 import PostgresNIO
 import Testing
+
+@testable import AccessAPI
 
 /// Records what the generated code registers.
 final class RecordingTransport: ServerTransport, Sendable {
@@ -32,7 +33,10 @@ struct ContractTests {
         var path: String?
         var inPaths = false
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line == "paths:" { inPaths = true; continue }
+            if line == "paths:" {
+                inPaths = true
+                continue
+            }
             if inPaths && !line.hasPrefix(" ") && !line.isEmpty { inPaths = false }
             guard inPaths else { continue }
             if line.hasPrefix("  /") && line.hasSuffix(":") && !line.hasPrefix("   ") {

@@ -17,7 +17,8 @@ struct ErrorCodeTests {
                 email: "desk@ema.example", displayName: "Desk", role: .serviceDesk, password: "desk password 123", bcryptCost: 4)
             try await SeedScenarioTests.app(f.db).test(.router) { client in
                 let api = API(client: client)
-                let desk = try #require(try await api.call(.post, "/v1/sessions", ["email": "desk@ema.example", "password": "desk password 123"])["token"] as? String)
+                let desk = try #require(
+                    try await api.call(.post, "/v1/sessions", ["email": "desk@ema.example", "password": "desk password 123"])["token"] as? String)
                 let alice = try await api.onboard("Alice", fixture: f)
 
                 // R9: no super user yet.
@@ -40,20 +41,27 @@ struct ErrorCodeTests {
                 #expect(duplicate.status == .conflict && duplicate.code == "duplicate-request")
                 // R10: the ticket's requirements, each naming its field.
                 let letter = Data(Fixture.pdf).base64EncodedString()
-                func ticket(subject: String, authority: Bool = true, contentType: String = "application/pdf", bytes: String? = nil) async throws -> API.Reply {
-                    try await api.call(.post, "/v1/service-desk/tickets", token: alice, [
-                        "subject": subject, "accessRequestId": requestID,
-                        "signatory": ["name": "Dr. D", "jobTitle": "Director", "email": "d@acme.example",
-                                      "organisationId": acme.rawValue, "hasManagerialAuthority": authority],
-                        "letter": ["fileName": "l.pdf", "contentType": contentType, "contentBase64": bytes ?? letter],
-                    ])
+                func ticket(subject: String, authority: Bool = true, contentType: String = "application/pdf", bytes: String? = nil) async throws
+                    -> API.Reply
+                {
+                    try await api.call(
+                        .post, "/v1/service-desk/tickets", token: alice,
+                        [
+                            "subject": subject, "accessRequestId": requestID,
+                            "signatory": [
+                                "name": "Dr. D", "jobTitle": "Director", "email": "d@acme.example",
+                                "organisationId": acme.rawValue, "hasManagerialAuthority": authority,
+                            ],
+                            "letter": ["fileName": "l.pdf", "contentType": contentType, "contentBase64": bytes ?? letter],
+                        ])
                 }
                 let noPhrase = try await ticket(subject: "Please help – request ID \(requestID)")
                 #expect(noPhrase.status == .unprocessableContent && noPhrase["field"] as? String == "subject")
                 let noAuthority = try await ticket(subject: "SPOR super user role access – request ID \(requestID)", authority: false)
                 #expect(noAuthority.status == .unprocessableContent && noAuthority["field"] as? String == "signatory.hasManagerialAuthority")
-                let notPDF = try await ticket(subject: "SPOR super user role access – request ID \(requestID)",
-                                              bytes: Data("just text".utf8).base64EncodedString())
+                let notPDF = try await ticket(
+                    subject: "SPOR super user role access – request ID \(requestID)",
+                    bytes: Data("just text".utf8).base64EncodedString())
                 #expect(notPDF.status == .unprocessableContent && notPDF["field"] as? String == "letter.contentBase64")
                 let ok = try await ticket(subject: "SPOR super user role access – request ID \(requestID)")
                 #expect(ok.status == .created)
@@ -80,19 +88,25 @@ struct ErrorCodeTests {
                 let bobs = try await api.request("spor-industry-super-user", acme.rawValue, token: bob)
                 let bobsID = try #require(bobs["id"] as? Int)
                 #expect(bobs["approverKind"] as? String == "organisation-super-users")
-                let bobsTicket = try await api.call(.post, "/v1/service-desk/tickets", token: bob, [
-                    "subject": "SPOR super user role access – request ID \(bobsID)",
-                    "signatory": ["name": "Dr. D", "jobTitle": "Director", "email": "d@acme.example",
-                                  "organisationId": acme.rawValue, "hasManagerialAuthority": true],
-                    "letter": ["fileName": "l.pdf", "contentType": "application/pdf", "contentBase64": letter],
-                ])
+                let bobsTicket = try await api.call(
+                    .post, "/v1/service-desk/tickets", token: bob,
+                    [
+                        "subject": "SPOR super user role access – request ID \(bobsID)",
+                        "signatory": [
+                            "name": "Dr. D", "jobTitle": "Director", "email": "d@acme.example",
+                            "organisationId": acme.rawValue, "hasManagerialAuthority": true,
+                        ],
+                        "letter": ["fileName": "l.pdf", "contentType": "application/pdf", "contentBase64": letter],
+                    ])
                 #expect(bobsTicket.status == .unprocessableContent && bobsTicket["field"] as? String == "accessRequestId")
                 // R13: someone else's request is not found, not forbidden.
                 let peek = try await api.call(.get, "/v1/access-requests/\(bobsID)", token: try await api.onboard("Eve", fixture: f))
                 #expect(peek.status == .notFound && peek.code == "not-found")
                 // R14: the last super user cannot drop their role.
                 let me = try await api.call(.get, "/v1/me", token: alice)
-                let assignment = try #require((me["roleAssignments"] as? [[String: Any]])?.first { $0["role"] as? String == "spor-industry-super-user" }?["assignmentId"] as? Int)
+                let assignment = try #require(
+                    (me["roleAssignments"] as? [[String: Any]])?.first { $0["role"] as? String == "spor-industry-super-user" }?["assignmentId"]
+                        as? Int)
                 let drop = try await api.call(.delete, "/v1/me/role-assignments/\(assignment)", token: alice)
                 #expect(drop.status == .conflict && drop.code == "last-super-user")
             }

@@ -9,7 +9,9 @@ import Testing
 
 @Suite("Idempotency-Key")
 struct IdempotencyTests {
-    func post(_ client: any TestClientProtocol, _ uri: String, key: String, token: String? = nil, _ body: String) async throws -> (HTTPResponse.Status, String, String?) {
+    func post(_ client: any TestClientProtocol, _ uri: String, key: String, token: String? = nil, _ body: String) async throws -> (
+        HTTPResponse.Status, String, String?
+    ) {
         var headers: HTTPFields = [.contentType: "application/json", HTTPField.Name("Idempotency-Key")!: key]
         if let token { headers[.authorization] = "Bearer \(token)" }
         return try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
@@ -28,13 +30,18 @@ struct IdempotencyTests {
                 let second = try await post(client, "/v1/accounts", key: "k-1", body)
                 #expect(first.0 == .created && second.0 == .created)
                 #expect(first.1 == second.1 && second.2 == "true")
-                let other = try await post(client, "/v1/accounts", key: "k-1", #"{"email":"other@example.com","displayName":"O","password":"correct horse battery"}"#)
+                let other = try await post(
+                    client, "/v1/accounts", key: "k-1", #"{"email":"other@example.com","displayName":"O","password":"correct horse battery"}"#)
                 #expect(other.0 == .unprocessableContent && other.1.contains("idempotency-key-reused"))
 
                 // Signed in: a retried access request files one request.
-                let verify = try #require(try await f.ownerQuery("SELECT body FROM notification_outbox WHERE template = 'verify-email' AND recipient_email = 'retry@example.com'").first)
+                let verify = try #require(
+                    try await f.ownerQuery(
+                        "SELECT body FROM notification_outbox WHERE template = 'verify-email' AND recipient_email = 'retry@example.com'"
+                    ).first)
                 _ = try await API(client: client).call(.post, "/v1/accounts/verify", ["token": String(verify.split(separator: " ").last ?? "")])
-                let session = try await API(client: client).call(.post, "/v1/sessions", ["email": "retry@example.com", "password": "correct horse battery"])
+                let session = try await API(client: client).call(
+                    .post, "/v1/sessions", ["email": "retry@example.com", "password": "correct horse battery"])
                 let token = try #require(session["token"] as? String)
                 let answers = [["question": "a", "answer": "1"], ["question": "b", "answer": "2"], ["question": "c", "answer": "3"]]
                 _ = try await API(client: client).call(.put, "/v1/me/security-questions", token: token, ["answers": answers])

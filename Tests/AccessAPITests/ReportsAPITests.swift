@@ -15,7 +15,8 @@ struct ReportsAPITests {
         return try #require(reply["token"] as? String)
     }
 
-    func get(_ client: any TestClientProtocol, _ uri: String, token: String, csv: Bool = false) async throws -> (HTTPResponse.Status, String, String?) {
+    func get(_ client: any TestClientProtocol, _ uri: String, token: String, csv: Bool = false) async throws -> (HTTPResponse.Status, String, String?)
+    {
         try await client.execute(
             uri: uri, method: .get,
             headers: [.authorization: "Bearer \(token)", .accept: csv ? "text/csv" : "application/json"]
@@ -36,7 +37,9 @@ struct ReportsAPITests {
                 email: "desk@ema.example", displayName: "Desk", role: .serviceDesk, password: "desk password 123", bcryptCost: 4)
             let aliceEmail = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(alice.rawValue)::uuid").first)
             // Alice signs in with a known password (the fixture's users have a random e-mail and a fixed password).
-            try await f.owner.query("UPDATE credentials SET password_hash = (SELECT password_hash FROM credentials c JOIN accounts a ON a.id = c.account_id WHERE a.email = 'desk@ema.example') WHERE account_id = \(UUID(uuidString: alice.rawValue)!)")
+            try await f.owner.query(
+                "UPDATE credentials SET password_hash = (SELECT password_hash FROM credentials c JOIN accounts a ON a.id = c.account_id WHERE a.email = 'desk@ema.example') WHERE account_id = \(UUID(uuidString: alice.rawValue)!)"
+            )
             let views = Reports(client: f.owner, logger: TestDatabase.logger)
 
             try await SeedScenarioTests.app(f.db).test(.router) { client in
@@ -57,7 +60,8 @@ struct ReportsAPITests {
                     #expect(lines.count == table.rows.count + 1, "\(report)")
                 }
                 // Exact CSV: quoting of a name with a comma, null as an empty field.
-                let (_, csv, _) = try await get(client, "/v1/reports/organisations_without_super_user?organisationId=\(beta.rawValue)", token: desk, csv: true)
+                let (_, csv, _) = try await get(
+                    client, "/v1/reports/organisations_without_super_user?organisationId=\(beta.rawValue)", token: desk, csv: true)
                 let rows = csv.components(separatedBy: "\r\n")
                 #expect(rows[0] == "organisation_id,organisation_name,country,access_request_id,requested_at,waiting,waiting_hours")
                 #expect(rows[1].hasPrefix("\(beta.rawValue),Beta,NL,"))

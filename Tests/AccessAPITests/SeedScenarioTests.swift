@@ -42,7 +42,9 @@ struct SeedScenarioTests {
             logger: TestDatabase.logger)
     }
 
-    @Test("Seed (1): register, verify, sign in, security questions, find the organisation, request, ticket, service desk approves, the new super user approves a colleague")
+    @Test(
+        "Seed (1): register, verify, sign in, security questions, find the organisation, request, ticket, service desk approves, the new super user approves a colleague"
+    )
     func organisationInOMS() async throws {
         try await Fixture.with { f in
             let org = try await f.organisation("Acmé Pharma")
@@ -52,9 +54,11 @@ struct SeedScenarioTests {
             try await Self.app(f.db).test(.router) { client in
                 let api = API(client: client)
                 // 1b: self-registration; the token arrives by e-mail (the outbox).
-                let registered = try await api.call(.post, "/v1/accounts", ["email": "Alice@Example.com", "displayName": "Alice", "password": "correct horse battery"])
+                let registered = try await api.call(
+                    .post, "/v1/accounts", ["email": "Alice@Example.com", "displayName": "Alice", "password": "correct horse battery"])
                 #expect(registered.status == .created && registered["status"] as? String == "pending")
-                let again = try await api.call(.post, "/v1/accounts", ["email": "alice@example.com", "displayName": "Alice", "password": "correct horse battery"])
+                let again = try await api.call(
+                    .post, "/v1/accounts", ["email": "alice@example.com", "displayName": "Alice", "password": "correct horse battery"])
                 #expect(again.status == .conflict && again.code == "account-exists")
                 let pending = try await api.call(.post, "/v1/sessions", ["email": "alice@example.com", "password": "correct horse battery"])
                 #expect(pending.status == .forbidden && pending.code == "account-pending")
@@ -73,11 +77,16 @@ struct SeedScenarioTests {
                 #expect(items.first?["id"] as? String == org.rawValue)
 
                 // 3: the request; R3 first.
-                let early = try await api.call(.post, "/v1/access-requests", token: alice, ["role": "spor-industry-super-user", "organisationId": org.rawValue])
+                let early = try await api.call(
+                    .post, "/v1/access-requests", token: alice, ["role": "spor-industry-super-user", "organisationId": org.rawValue])
                 #expect(early.status == .forbidden && early.code == "security-questions-required")
-                let answers = [["question": "First pet?", "answer": "Rex"], ["question": "Birth city?", "answer": "Leiden"], ["question": "School?", "answer": "Regenboog"]]
+                let answers = [
+                    ["question": "First pet?", "answer": "Rex"], ["question": "Birth city?", "answer": "Leiden"],
+                    ["question": "School?", "answer": "Regenboog"],
+                ]
                 #expect(try await api.call(.put, "/v1/me/security-questions", token: alice, ["answers": answers]).status == .noContent)
-                let filed = try await api.call(.post, "/v1/access-requests", token: alice, ["role": "spor-industry-super-user", "organisationId": org.rawValue])
+                let filed = try await api.call(
+                    .post, "/v1/access-requests", token: alice, ["role": "spor-industry-super-user", "organisationId": org.rawValue])
                 #expect(filed.status == .created && filed["approverKind"] as? String == "ema-service-desk")
                 let requestID = try #require(filed["id"] as? Int)
                 #expect(requestID >= 10000)
@@ -86,12 +95,16 @@ struct SeedScenarioTests {
 
                 // 4: the ticket quoting the request id, with the letter.
                 let letter = Data(Fixture.pdf).base64EncodedString()
-                let ticket = try await api.call(.post, "/v1/service-desk/tickets", token: alice, [
-                    "subject": "SPOR Super user role access – request ID \(requestID)",
-                    "signatory": ["name": "Dr. Director", "jobTitle": "Head of Regulatory Affairs", "email": "director@acme.example",
-                                  "organisationId": org.rawValue, "hasManagerialAuthority": true],
-                    "letter": ["fileName": "letter.pdf", "contentType": "application/pdf", "contentBase64": letter],
-                ])
+                let ticket = try await api.call(
+                    .post, "/v1/service-desk/tickets", token: alice,
+                    [
+                        "subject": "SPOR Super user role access – request ID \(requestID)",
+                        "signatory": [
+                            "name": "Dr. Director", "jobTitle": "Head of Regulatory Affairs", "email": "director@acme.example",
+                            "organisationId": org.rawValue, "hasManagerialAuthority": true,
+                        ],
+                        "letter": ["fileName": "letter.pdf", "contentType": "application/pdf", "contentBase64": letter],
+                    ])
                 #expect(ticket.status == .created && ticket["status"] as? String == "open")
                 let ticketID = try #require(ticket["id"] as? Int)
 
@@ -121,7 +134,8 @@ struct SeedScenarioTests {
                 let other = try await f.organisation("Other")
                 let foreign = try await api.call(.post, "/v1/organisations/\(other.rawValue)/access-requests/\(carolsID)/approve", token: alice, [:])
                 #expect(foreign.status == .notFound)
-                let second = try await api.call(.post, "/v1/organisations/\(org.rawValue)/access-requests/\(carolsID)/approve", token: alice, ["comment": "welcome"])
+                let second = try await api.call(
+                    .post, "/v1/organisations/\(org.rawValue)/access-requests/\(carolsID)/approve", token: alice, ["comment": "welcome"])
                 #expect(second.status == .ok && second["status"] as? String == "approved")
                 let carolsMe = try await api.call(.get, "/v1/me", token: carol)
                 #expect((carolsMe["roleAssignments"] as? [[String: Any]])?.first?["role"] as? String == "spor-industry-super-user")
@@ -131,7 +145,10 @@ struct SeedScenarioTests {
                 #expect(try await api.call(.get, "/v1/me", token: alice).status == .unauthorized)
             }
             let templates = try await f.ownerQuery("SELECT DISTINCT template FROM notification_outbox ORDER BY 1")
-            #expect(Set(templates).isSuperset(of: ["verify-email", "request-filed-first-super-user", "ticket-opened", "ticket-resolved", "request-decided", "request-filed"]))
+            #expect(
+                Set(templates).isSuperset(of: [
+                    "verify-email", "request-filed-first-super-user", "ticket-opened", "ticket-resolved", "request-decided", "request-filed",
+                ]))
         }
     }
 
@@ -140,8 +157,10 @@ struct SeedScenarioTests {
         try await Fixture.with { f in
             try await Self.app(f.db).test(.router) { client in
                 let api = API(client: client)
-                let malformed = try await client.execute(uri: "/v1/accounts", method: .post, headers: [.contentType: "application/json"],
-                                                         body: ByteBuffer(string: "{not json")) { $0.status }
+                let malformed = try await client.execute(
+                    uri: "/v1/accounts", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: "{not json")
+                ) { $0.status }
                 #expect(malformed == .badRequest)
                 let short = try await api.call(.post, "/v1/accounts", ["email": "x@example.com", "displayName": "X", "password": "short"])
                 #expect(short.status == .unprocessableContent && short["field"] as? String == "password")

@@ -39,8 +39,9 @@ struct SessionAPITests {
     func bodyLimit() async throws {
         try await Fixture.with { f in
             let app = try buildApplication(
-                AppConfiguration(port: 0, database: f.db.application, migrations: f.db.migrations, maximumBodySize: 1024,
-                                 runBackgroundWorkers: false, bcryptCost: 4),
+                AppConfiguration(
+                    port: 0, database: f.db.application, migrations: f.db.migrations, maximumBodySize: 1024,
+                    runBackgroundWorkers: false, bcryptCost: 4),
                 logger: TestDatabase.logger)
             try await app.test(.router) { client in
                 let big = String(repeating: "x", count: 5000)

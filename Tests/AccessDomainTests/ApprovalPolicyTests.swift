@@ -93,7 +93,11 @@ struct SubmissionPolicyTests {
         expectRefused(ApprovalPolicy.submit(submission(.industryUser) { $0.accountActive = false }), .accountNotActive, .r2)
         // Account state is checked before anything else.
         expectRefused(
-            ApprovalPolicy.submit(submission(.industryUser, organisation: nil) { $0.accountActive = false; $0.securityQuestionsSet = false }),
+            ApprovalPolicy.submit(
+                submission(.industryUser, organisation: nil) {
+                    $0.accountActive = false
+                    $0.securityQuestionsSet = false
+                }),
             .accountNotActive, .r2)
     }
 
@@ -139,7 +143,10 @@ struct SubmissionPolicyTests {
     func alreadyHeld() {
         expectRefused(ApprovalPolicy.submit(submission(.industryUser) { $0.holdsRole = true }), .alreadyHeld, .r7)
         // Holding the role wins over a pending duplicate.
-        let both = submission(.industryUser) { $0.holdsRole = true; $0.hasPendingRequestForSameRole = true }
+        let both = submission(.industryUser) {
+            $0.holdsRole = true
+            $0.hasPendingRequestForSameRole = true
+        }
         expectRefused(ApprovalPolicy.submit(both), .alreadyHeld, .r7)
     }
 
@@ -158,8 +165,10 @@ struct SubmissionPolicyTests {
     @Test("R5: the unaffiliated role is approved automatically, effective after the activation delay")
     func unaffiliatedIsAutomatic() {
         let decision = value(ApprovalPolicy.submit(submission(.unaffiliatedUser, organisation: nil, superUsers: 0)))
-        #expect(decision == SubmissionDecision(
-            status: .approved, approverKind: .automatic, expiresAt: nil, grantEffectiveFrom: now.addingTimeInterval(day)))
+        #expect(
+            decision
+                == SubmissionDecision(
+                    status: .approved, approverKind: .automatic, expiresAt: nil, grantEffectiveFrom: now.addingTimeInterval(day)))
 
         let immediate = value(ApprovalPolicy.submit(submission(.unaffiliatedUser, organisation: nil) { $0.activationDelay = 0 }))
         #expect(immediate?.grantEffectiveFrom == now)
@@ -168,16 +177,21 @@ struct SubmissionPolicyTests {
     @Test("R8: a super-user request for an organisation with no super user goes to the EMA service desk")
     func firstSuperUserGoesToEMA() {
         let decision = value(ApprovalPolicy.submit(submission(.superUser, superUsers: 0)))
-        #expect(decision == SubmissionDecision(
-            status: .pending, approverKind: .emaServiceDesk, expiresAt: now.addingTimeInterval(30 * day), grantEffectiveFrom: nil))
+        #expect(
+            decision
+                == SubmissionDecision(
+                    status: .pending, approverKind: .emaServiceDesk, expiresAt: now.addingTimeInterval(30 * day), grantEffectiveFrom: nil))
     }
 
     @Test("R8: later super-user and all industry-user requests go to the organisation's super users")
     func laterRequestsGoToOrganisation() {
         for role in [Role.superUser, .industryUser] {
             let decision = value(ApprovalPolicy.submit(submission(role, superUsers: 2)))
-            #expect(decision == SubmissionDecision(
-                status: .pending, approverKind: .organisationSuperUsers, expiresAt: now.addingTimeInterval(30 * day), grantEffectiveFrom: nil))
+            #expect(
+                decision
+                    == SubmissionDecision(
+                        status: .pending, approverKind: .organisationSuperUsers, expiresAt: now.addingTimeInterval(30 * day), grantEffectiveFrom: nil)
+            )
         }
     }
 
@@ -260,7 +274,8 @@ struct DecisionPolicyTests {
     @Test("R11: a rerouted request is decided by the new super users, not as a first one")
     func reroutedRequestGoesToSuperUsers() {
         let rerouted = request(.superUser, approverKind: .emaServiceDesk)
-        #expect(value(ApprovalPolicy.decide(byOrganisation(rerouted, superUsers: 1), .approve)) == .approved(grant: .superUser, firstSuperUser: false))
+        #expect(
+            value(ApprovalPolicy.decide(byOrganisation(rerouted, superUsers: 1), .approve)) == .approved(grant: .superUser, firstSuperUser: false))
     }
 
     @Test("R11: a pending EMA request needs rerouting once the organisation has a super user")
@@ -311,7 +326,9 @@ struct DecisionPolicyTests {
         expectRefused(ApprovalPolicy.decide(byServiceDesk(request()), .reject(reason: " \n\t ")), .reasonRequired, .r18)
         let industryRequest = request(.industryUser, approverKind: .organisationSuperUsers)
         expectRefused(ApprovalPolicy.decide(byOrganisation(industryRequest), .reject(reason: "")), .reasonRequired, .r18)
-        #expect(value(ApprovalPolicy.decide(byOrganisation(industryRequest), .reject(reason: "  Not our employee \n"))) == .rejected(reason: "Not our employee"))
+        #expect(
+            value(ApprovalPolicy.decide(byOrganisation(industryRequest), .reject(reason: "  Not our employee \n")))
+                == .rejected(reason: "Not our employee"))
     }
 
     @Test("R5: the unaffiliated role is never decided by a person")

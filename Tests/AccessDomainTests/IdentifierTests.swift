@@ -9,7 +9,7 @@ struct IdentifierTests {
         for bad in ["ORG-12345678", "ORG-1000001234", "org-100000123", "ORG-10000012a", "", "ORG-١٠٠٠٠٠١٢٣"] {
             #expect(OrganisationID(bad) == nil, "\(bad)")
         }
-        #expect(OrganisationID(number: 100000123).rawValue == "ORG-100000123")
+        #expect(OrganisationID(number: 100_000_123).rawValue == "ORG-100000123")
         #expect(OrganisationID(number: 42).rawValue == "ORG-000000042")
     }
 }

@@ -35,8 +35,12 @@ struct ConcurrencyTests {
                     let (agent, request) = (agents[i], requests[i].id)
                     group.addTask {
                         do {
-                            return (i, .success(try await f.requests.decide(
-                                actor: agent, request: request, channel: .serviceDesk, action: .approve)))
+                            return (
+                                i,
+                                .success(
+                                    try await f.requests.decide(
+                                        actor: agent, request: request, channel: .serviceDesk, action: .approve))
+                            )
                         } catch {
                             return (i, .failure(error))
                         }
@@ -62,25 +66,32 @@ struct ConcurrencyTests {
                 #expect(refusal?.code == .delegatedToOrganisation && refusal?.rule == .r11, "request \(requests[i].id): \(error)")
             }
 
-            #expect(try await f.ownerQuery(
-                "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL")
-                == ["1"])
-            #expect(try await f.ownerQuery(
-                "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND first_super_user") == ["1"])
-            #expect(try await f.ownerQuery(
-                "SELECT account_id::text FROM role_assignments WHERE organisation_id = \(org.rawValue)")
-                == [requests[winner].requester.rawValue])
-            #expect(try await f.ownerQuery(
-                "SELECT count(*)::text FROM audit_events WHERE organisation_id = \(org.rawValue) AND action = 'role-assignment.granted'")
-                == ["1"])
-            #expect(try await f.ownerQuery(
-                "SELECT status FROM access_requests WHERE id = \(requests[winner].id.rawValue)") == ["approved"])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL"
+                )
+                    == ["1"])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND first_super_user") == ["1"])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT account_id::text FROM role_assignments WHERE organisation_id = \(org.rawValue)")
+                    == [requests[winner].requester.rawValue])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT count(*)::text FROM audit_events WHERE organisation_id = \(org.rawValue) AND action = 'role-assignment.granted'")
+                    == ["1"])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT status FROM access_requests WHERE id = \(requests[winner].id.rawValue)") == ["approved"])
 
             // The losers' requests stay pending, re-routed to the organisation's super users, each re-route audited once.
             let losers = failures.map { String(requests[$0.0].id.rawValue) }.sorted { Int64($0)! < Int64($1)! }
-            #expect(try await f.ownerQuery(
-                "SELECT id::text FROM access_requests WHERE organisation_id = \(org.rawValue) AND status = 'pending' ORDER BY id")
-                == losers)
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT id::text FROM access_requests WHERE organisation_id = \(org.rawValue) AND status = 'pending' ORDER BY id")
+                    == losers)
             let pending = try await f.ownerQuery(
                 """
                 SELECT id::text FROM access_requests WHERE organisation_id = \(org.rawValue) AND status = 'pending'
@@ -97,8 +108,9 @@ struct ConcurrencyTests {
         }
     }
 
-    @Test("R11: concurrent first-super-user approvals written directly in SQL still yield one first super user",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "R11: concurrent first-super-user approvals written directly in SQL still yield one first super user",
+        .timeLimit(.minutes(2)))
     func concurrentFirstSuperUserApprovalsInSQL() async throws {
         try await Fixture.with { f in
             let count = 20
@@ -129,12 +141,13 @@ struct ConcurrencyTests {
                                 try await conn.query(
                                     "UPDATE access_requests SET status = 'approved', decided_by = \(agentID) WHERE id = \(request)",
                                     logger: TestDatabase.logger)
-                                let assignment = try await Self.single(conn.query(
-                                    """
-                                    INSERT INTO role_assignments (organisation_id, account_id, role, source, access_request_id, first_super_user)
-                                    VALUES (\(orgID), \(requesterID), 'spor-industry-super-user', 'access-request', \(request), true)
-                                    RETURNING id
-                                    """, logger: TestDatabase.logger))
+                                let assignment = try await Self.single(
+                                    conn.query(
+                                        """
+                                        INSERT INTO role_assignments (organisation_id, account_id, role, source, access_request_id, first_super_user)
+                                        VALUES (\(orgID), \(requesterID), 'spor-industry-super-user', 'access-request', \(request), true)
+                                        RETURNING id
+                                        """, logger: TestDatabase.logger))
                                 try await conn.query(
                                     """
                                     INSERT INTO audit_events (organisation_id, actor_id, action, subject_type, subject_id)
@@ -170,17 +183,22 @@ struct ConcurrencyTests {
                     #expect(Self.code(of: error) == RefusalCode.delegatedToOrganisation.rawValue, "request \(requests[i].id): \(error)")
                 }
             }
-            #expect(try await f.ownerQuery(
-                "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL")
-                == ["1"])
-            #expect(try await f.ownerQuery(
-                "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND first_super_user") == ["1"])
-            #expect(try await f.ownerQuery(
-                "SELECT account_id::text FROM role_assignments WHERE organisation_id = \(org.rawValue)")
-                == [requests[winners[0]].requester.rawValue])
-            #expect(try await f.ownerQuery(
-                "SELECT count(*)::text FROM access_requests WHERE organisation_id = \(org.rawValue) AND status = 'pending'")
-                == ["\(count - 1)"])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL"
+                )
+                    == ["1"])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND first_super_user") == ["1"])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT account_id::text FROM role_assignments WHERE organisation_id = \(org.rawValue)")
+                    == [requests[winners[0]].requester.rawValue])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT count(*)::text FROM access_requests WHERE organisation_id = \(org.rawValue) AND status = 'pending'")
+                    == ["\(count - 1)"])
         }
     }
 
@@ -209,8 +227,9 @@ struct ConcurrencyTests {
                     let channel: RevocationChannel = attempt.revoker == attempt.target ? .own : .organisation
                     group.addTask {
                         do {
-                            return .success(try await f.requests.revoke(
-                                actor: revoker, assignment: assignment, channel: channel, reason: "test"))
+                            return .success(
+                                try await f.requests.revoke(
+                                    actor: revoker, assignment: assignment, channel: channel, reason: "test"))
                         } catch {
                             return .failure(error)
                         }
@@ -233,13 +252,15 @@ struct ConcurrencyTests {
             #expect(successes.count == 4)
 
             let active = try await f.ownerQuery(
-                "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL")
+                "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL"
+            )
             #expect(active == ["1"])
-            #expect(try await f.ownerQuery(
-                """
-                SELECT count(*)::text FROM audit_events WHERE organisation_id = \(org.rawValue)
-                AND action IN ('role-assignment.revoked', 'role-assignment.dropped')
-                """) == ["\(successes.count)"])
+            #expect(
+                try await f.ownerQuery(
+                    """
+                    SELECT count(*)::text FROM audit_events WHERE organisation_id = \(org.rawValue)
+                    AND action IN ('role-assignment.revoked', 'role-assignment.dropped')
+                    """) == ["\(successes.count)"])
             try await Self.expectRevokersWereActive(f, org: org, superUsers: superUsers, assignments: assignments)
         }
     }
@@ -268,9 +289,10 @@ struct ConcurrencyTests {
                         do {
                             try await f.asApplication(actor: revoker) { conn in
                                 // RETURNING: a row hidden by row-level security is updated silently not at all; count it as refused.
-                                let updated = try await Self.all(conn.query(
-                                    "UPDATE role_assignments SET revoked_at = now(), revoked_by = \(revokerID) WHERE id = \(assignment) RETURNING id",
-                                    logger: TestDatabase.logger))
+                                let updated = try await Self.all(
+                                    conn.query(
+                                        "UPDATE role_assignments SET revoked_at = now(), revoked_by = \(revokerID) WHERE id = \(assignment) RETURNING id",
+                                        logger: TestDatabase.logger))
                                 guard updated == [assignment] else { throw NothingUpdated() }
                                 try await conn.query(
                                     """
@@ -292,20 +314,23 @@ struct ConcurrencyTests {
             let successes = results.compactMap { try? $0.get() }
             var codes: [String: Int] = [:]
             for case .failure(let error) in results { codes[Self.code(of: error), default: 0] += 1 }
-            #expect(Set(codes.keys).isSubset(of: [
-                RefusalCode.lastSuperUser.rawValue, RefusalCode.notFound.rawValue, NothingUpdated.code,
-            ]), "\(codes)")
+            #expect(
+                Set(codes.keys).isSubset(of: [
+                    RefusalCode.lastSuperUser.rawValue, RefusalCode.notFound.rawValue, NothingUpdated.code,
+                ]), "\(codes)")
             #expect(Set(successes).count == successes.count, "no assignment is revoked twice")
 
             let active = try await f.ownerQuery(
-                "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL")
+                "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL"
+            )
             #expect(Int(active.first ?? "0")! >= 1, "the organisation keeps a super user")
             #expect(successes.count == 5 - Int(active.first ?? "0")!)
-            #expect(try await f.ownerQuery(
-                """
-                SELECT count(*)::text FROM audit_events WHERE organisation_id = \(org.rawValue)
-                AND action IN ('role-assignment.revoked', 'role-assignment.dropped')
-                """) == ["\(successes.count)"])
+            #expect(
+                try await f.ownerQuery(
+                    """
+                    SELECT count(*)::text FROM audit_events WHERE organisation_id = \(org.rawValue)
+                    AND action IN ('role-assignment.revoked', 'role-assignment.dropped')
+                    """) == ["\(successes.count)"])
             // The trigger authorises each revoker after taking the organisation lock.
             try await Self.expectRevokersWereActive(f, org: org, superUsers: superUsers, assignments: assignments)
         }
@@ -326,8 +351,9 @@ struct ConcurrencyTests {
                 for _ in 0..<count {
                     group.addTask {
                         do {
-                            return .success(try await f.requests.submit(
-                                actor: user, role: .industryUser, organisation: org, justification: "same request"))
+                            return .success(
+                                try await f.requests.submit(
+                                    actor: user, role: .industryUser, organisation: org, justification: "same request"))
                         } catch {
                             return .failure(error)
                         }
@@ -344,21 +370,25 @@ struct ConcurrencyTests {
                 let refusal = error as? Refusal
                 #expect(refusal?.code == .duplicateRequest && refusal?.rule == .r7, "\(error)")
             }
-            #expect(try await f.ownerQuery(
-                """
-                SELECT count(*)::text FROM access_requests WHERE requester_id = \(UUID(uuidString: user.rawValue)!)
-                AND organisation_id = \(org.rawValue) AND role = 'spor-industry-user' AND status = 'pending'
-                """) == ["1"])
-            #expect(try await f.ownerQuery(
-                "SELECT count(*)::text FROM audit_events WHERE action = 'access-request.submitted' AND actor_id = \(UUID(uuidString: user.rawValue)!)")
-                == ["1"])
+            #expect(
+                try await f.ownerQuery(
+                    """
+                    SELECT count(*)::text FROM access_requests WHERE requester_id = \(UUID(uuidString: user.rawValue)!)
+                    AND organisation_id = \(org.rawValue) AND role = 'spor-industry-user' AND status = 'pending'
+                    """) == ["1"])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT count(*)::text FROM audit_events WHERE action = 'access-request.submitted' AND actor_id = \(UUID(uuidString: user.rawValue)!)"
+                )
+                    == ["1"])
         }
     }
 
     // MARK: The interleavings behind the races, forced step by step
 
-    @Test("R11: a decision whose transaction began before a concurrent first grant committed counts that super user",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "R11: a decision whose transaction began before a concurrent first grant committed counts that super user",
+        .timeLimit(.minutes(1)))
     func staleActivityCheck() async throws {
         try await Fixture.with { f in
             let org = try await f.organisation()
@@ -377,8 +407,10 @@ struct ConcurrencyTests {
                     startedGate.yield()
                     for await _ in granted { break }
                     try await conn.query("SELECT spor_lock_organisation(\(org.rawValue))", logger: TestDatabase.logger)
-                    await box.set(try await Self.single(conn.query(
-                        "SELECT spor_active_super_user_count(\(org.rawValue))::int8", logger: TestDatabase.logger)))
+                    await box.set(
+                        try await Self.single(
+                            conn.query(
+                                "SELECT spor_active_super_user_count(\(org.rawValue))::int8", logger: TestDatabase.logger)))
                 }
                 return await box.value
             }
@@ -421,8 +453,9 @@ struct ConcurrencyTests {
             }
             var waiting = false
             for _ in 0..<250 where !waiting {
-                waiting = try await f.ownerQuery(
-                    "SELECT count(*)::text FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == ["1"]
+                waiting =
+                    try await f.ownerQuery(
+                        "SELECT count(*)::text FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == ["1"]
                 if !waiting { try await Task.sleep(for: .milliseconds(20)) }
             }
             try #require(waiting, "the second revocation waits for the first")
@@ -494,9 +527,10 @@ struct ConcurrencyTests {
     /// One raw revocation as the application role, with its audit event; a row hidden by row-level security counts as refused.
     private static func revokeInSQL(_ conn: PostgresConnection, org: OrganisationID, revoker: UUID, assignment: Int64) async throws {
         let action = "role-assignment.revoked"
-        let updated = try await all(conn.query(
-            "UPDATE role_assignments SET revoked_at = now(), revoked_by = \(revoker) WHERE id = \(assignment) RETURNING id",
-            logger: TestDatabase.logger))
+        let updated = try await all(
+            conn.query(
+                "UPDATE role_assignments SET revoked_at = now(), revoked_by = \(revoker) WHERE id = \(assignment) RETURNING id",
+                logger: TestDatabase.logger))
         guard updated == [assignment] else { throw NothingUpdated() }
         try await conn.query(
             """

@@ -415,7 +415,8 @@ private struct Runner {
             result = await cancel(actorIndex: actorIndex, requestIndex: requestIndex, ask: ask)
         case .revoke(let actorIndex, let assignmentIndex, let channel):
             let actor = channel == .serviceDesk ? agents[actorIndex % agents.count] : users[actorIndex % users.count]
-            let candidates = channel == .serviceDesk
+            let candidates =
+                channel == .serviceDesk
                 ? Array(assignments.indices) : assignments.indices.filter { assignments[$0].holder != actor }
             result = await revoke(actor: actor, candidates: candidates, position: assignmentIndex, channel: channel, ask: ask)
         case .dropOwn(let actorIndex, let assignmentIndex):
@@ -429,7 +430,8 @@ private struct Runner {
             refs.createdRequest = true
         }
         if assignments.count > before.assignments, let holder = assignments.last?.holder,
-           let holderIndex = users.firstIndex(of: holder) {
+            let holderIndex = users.firstIndex(of: holder)
+        {
             assignmentKeys.append(position)
             refs.createdAssignmentHolder = userKeys[holderIndex]
         }
@@ -451,9 +453,11 @@ private struct Runner {
         let dry = databaseOnly
         let real = f.requests
         let justification = "differential property test"
-        let database = ask ? await Verdict.run {
-            try await dry.submit(actor: actor, role: role, organisation: org, justification: justification)
-        }.0 : nil
+        let database =
+            ask
+            ? await Verdict.run {
+                try await dry.submit(actor: actor, role: role, organisation: org, justification: justification)
+            }.0 : nil
         let (swift, submission) = await Verdict.run {
             try await real.submit(actor: actor, role: role, organisation: org, justification: justification)
         }
@@ -482,14 +486,18 @@ private struct Runner {
             opened = true
         }
         let verb = action == .approve ? "approves" : "rejects"
-        let state = try await f.ownerQuery(
-            "SELECT status || ', ' || approver_kind FROM access_requests WHERE id = \(id.rawValue)").first ?? "?"
+        let state =
+            try await f.ownerQuery(
+                "SELECT status || ', ' || approver_kind FROM access_requests WHERE id = \(id.rawValue)"
+            ).first ?? "?"
         let resolved = "\(label(actor)) \(verb) \(label(request: index)) [now \(state)] via \(channel)\(note)"
         let dry = databaseOnly
         let real = f.requests
-        let database = ask ? await Verdict.run {
-            try await dry.decide(actor: actor, request: id, channel: channel, action: action, comment: nil)
-        }.0 : nil
+        let database =
+            ask
+            ? await Verdict.run {
+                try await dry.decide(actor: actor, request: id, channel: channel, action: action, comment: nil)
+            }.0 : nil
         let (swift, decision) = await Verdict.run {
             try await real.decide(actor: actor, request: id, channel: channel, action: action, comment: nil)
         }
@@ -505,8 +513,8 @@ private struct Runner {
     private mutating func openTicketIfNone(_ index: Int, agent: AccountID) async throws -> Bool {
         let tracked = requests[index]
         guard tracked.status == .pending, tracked.request.role == .superUser,
-              let current = try? await f.requests.request(tracked.request.id, actor: agent),
-              current.status == .pending, current.approverKind == .emaServiceDesk
+            let current = try? await f.requests.request(tracked.request.id, actor: agent),
+            current.status == .pending, current.approverKind == .emaServiceDesk
         else { return false }
         let open = try await f.ownerQuery(
             "SELECT id::text FROM service_desk_tickets WHERE access_request_id = \(current.id.rawValue) AND status = 'open'")
@@ -539,8 +547,9 @@ private struct Runner {
     ) async -> StepResult {
         guard !candidates.isEmpty else {
             tally.skipped += 1
-            return StepResult(resolved: "\(label(actor)) has no assignment to \(channel == .own ? "drop" : "revoke")",
-                              swift: nil, database: nil)
+            return StepResult(
+                resolved: "\(label(actor)) has no assignment to \(channel == .own ? "drop" : "revoke")",
+                swift: nil, database: nil)
         }
         let index = candidates[position % candidates.count]
         let id = assignments[index].assignment.id
@@ -549,9 +558,11 @@ private struct Runner {
         let dry = databaseOnly
         let real = f.requests
         let reason = "differential property test"
-        let database = ask ? await Verdict.run {
-            try await dry.revoke(actor: actor, assignment: id, channel: channel, reason: reason)
-        }.0 : nil
+        let database =
+            ask
+            ? await Verdict.run {
+                try await dry.revoke(actor: actor, assignment: id, channel: channel, reason: reason)
+            }.0 : nil
         let (swift, revoked) = await Verdict.run {
             try await real.revoke(actor: actor, assignment: id, channel: channel, reason: reason)
         }
@@ -578,7 +589,8 @@ private struct Runner {
         case .revoke(let actor, let assignment, let channel):
             let account = channel == .serviceDesk ? agents[actor % agents.count] : users[actor % users.count]
             if channel == .serviceDesk { refs.actorAgent = actor % agents.count } else { refs.actorUser = user(actor) }
-            let candidates = channel == .serviceDesk
+            let candidates =
+                channel == .serviceDesk
                 ? Array(assignments.indices) : assignments.indices.filter { assignments[$0].holder != account }
             if !candidates.isEmpty { refs.assignment = assignmentKeys[candidates[assignment % candidates.count]] }
         case .dropOwn(let actor, let assignment):
@@ -595,9 +607,10 @@ private struct Runner {
     /// Indices into `users` of the active super users of `org`, as the model knows them.
     func activeSuperUsers(of org: OrganisationID?) -> [Int] {
         guard let org else { return [] }
-        let holders = Set(assignments.filter {
-            !$0.revoked && $0.assignment.role == .superUser && $0.assignment.organisation == org
-        }.map(\.holder.rawValue))
+        let holders = Set(
+            assignments.filter {
+                !$0.revoked && $0.assignment.role == .superUser && $0.assignment.organisation == org
+            }.map(\.holder.rawValue))
         return users.indices.filter { holders.contains(users[$0].rawValue) }
     }
 
@@ -643,7 +656,8 @@ private struct Runner {
         }
         let channel: DecisionChannel = desk ? .serviceDesk : .organisation
         if approve { return .approve(actor: actor, request: index, channel: channel, ticket: rng.chance(80)) }
-        let reason = rng.chance(85)
+        let reason =
+            rng.chance(85)
             ? rng.pick(["Not employed by this organisation", "Please ask for the industry user role instead"])
             : rng.pick(["", "   "])
         return .reject(actor: actor, request: index, channel: channel, reason: reason)
@@ -693,53 +707,65 @@ private struct Runner {
 
     /// The invariants of the issue, each a query (as the owner) for the rows that break it.
     static let invariants: [(name: String, query: PostgresQuery)] = [
-        ("no organisation has two active first super users",
-         """
-         SELECT organisation_id FROM role_assignments WHERE first_super_user AND revoked_at IS NULL
-         GROUP BY organisation_id HAVING count(*) > 1
-         """),
-        ("every active assignment traces to an approved request (same person, role, organisation) or a staff grant",
-         """
-         SELECT g.id::text || ' (' || g.source || ', request ' || coalesce(r.id::text || ' ' || r.status, 'none') || ')'
-         FROM role_assignments g LEFT JOIN access_requests r ON r.id = g.access_request_id
-         WHERE g.revoked_at IS NULL AND NOT coalesce(
-             g.source = 'staff-grant'
-             OR (g.source = 'access-request' AND r.status = 'approved' AND r.requester_id = g.account_id
-                 AND r.role = g.role AND r.organisation_id IS NOT DISTINCT FROM g.organisation_id), false)
-         """),
-        ("one audit event per access request state change (submitted, plus its decision if decided by someone)",
-         """
-         SELECT r.id::text || ' (' || r.status || ', ' || r.approver_kind || '): ' || count(e.id) || ' events'
-         FROM access_requests r
-         LEFT JOIN audit_events e ON e.subject_type = 'access_request' AND e.subject_id = r.id::text
-             AND e.action IN ('access-request.submitted', 'access-request.approved', 'access-request.rejected',
-                              'access-request.cancelled', 'access-request.expired')
-         GROUP BY r.id, r.status, r.approver_kind
-         HAVING count(e.id) <> 1 + CASE WHEN r.status <> 'pending' AND r.approver_kind <> 'automatic' THEN 1 ELSE 0 END
-         """),
-        ("one audit event per role assignment change (granted once, revoked or dropped once if revoked)",
-         """
-         SELECT g.id::text || ': granted ' || granted || ', revoked ' || revoked
-         FROM (SELECT g.id, g.revoked_at,
-                      (SELECT count(*) FROM audit_events e WHERE e.subject_type = 'role_assignment'
-                         AND e.subject_id = g.id::text AND e.action = 'role-assignment.granted') AS granted,
-                      (SELECT count(*) FROM audit_events e WHERE e.subject_type = 'role_assignment'
-                         AND e.subject_id = g.id::text
-                         AND e.action IN ('role-assignment.revoked', 'role-assignment.dropped')) AS revoked
-               FROM role_assignments g) g
-         WHERE granted <> 1 OR revoked <> CASE WHEN g.revoked_at IS NULL THEN 0 ELSE 1 END
-         """),
-        ("no account holds a role twice in one organisation",
-         """
-         SELECT account_id::text || ' ' || role || ' ' || coalesce(organisation_id, '-') FROM role_assignments
-         WHERE revoked_at IS NULL GROUP BY account_id, role, organisation_id HAVING count(*) > 1
-         """),
-        ("every approved request has exactly one assignment",
-         """
-         SELECT r.id::text || ': ' || (SELECT count(*) FROM role_assignments g WHERE g.access_request_id = r.id)
-         FROM access_requests r
-         WHERE r.status = 'approved' AND (SELECT count(*) FROM role_assignments g WHERE g.access_request_id = r.id) <> 1
-         """),
+        (
+            "no organisation has two active first super users",
+            """
+            SELECT organisation_id FROM role_assignments WHERE first_super_user AND revoked_at IS NULL
+            GROUP BY organisation_id HAVING count(*) > 1
+            """
+        ),
+        (
+            "every active assignment traces to an approved request (same person, role, organisation) or a staff grant",
+            """
+            SELECT g.id::text || ' (' || g.source || ', request ' || coalesce(r.id::text || ' ' || r.status, 'none') || ')'
+            FROM role_assignments g LEFT JOIN access_requests r ON r.id = g.access_request_id
+            WHERE g.revoked_at IS NULL AND NOT coalesce(
+                g.source = 'staff-grant'
+                OR (g.source = 'access-request' AND r.status = 'approved' AND r.requester_id = g.account_id
+                    AND r.role = g.role AND r.organisation_id IS NOT DISTINCT FROM g.organisation_id), false)
+            """
+        ),
+        (
+            "one audit event per access request state change (submitted, plus its decision if decided by someone)",
+            """
+            SELECT r.id::text || ' (' || r.status || ', ' || r.approver_kind || '): ' || count(e.id) || ' events'
+            FROM access_requests r
+            LEFT JOIN audit_events e ON e.subject_type = 'access_request' AND e.subject_id = r.id::text
+                AND e.action IN ('access-request.submitted', 'access-request.approved', 'access-request.rejected',
+                                 'access-request.cancelled', 'access-request.expired')
+            GROUP BY r.id, r.status, r.approver_kind
+            HAVING count(e.id) <> 1 + CASE WHEN r.status <> 'pending' AND r.approver_kind <> 'automatic' THEN 1 ELSE 0 END
+            """
+        ),
+        (
+            "one audit event per role assignment change (granted once, revoked or dropped once if revoked)",
+            """
+            SELECT g.id::text || ': granted ' || granted || ', revoked ' || revoked
+            FROM (SELECT g.id, g.revoked_at,
+                         (SELECT count(*) FROM audit_events e WHERE e.subject_type = 'role_assignment'
+                            AND e.subject_id = g.id::text AND e.action = 'role-assignment.granted') AS granted,
+                         (SELECT count(*) FROM audit_events e WHERE e.subject_type = 'role_assignment'
+                            AND e.subject_id = g.id::text
+                            AND e.action IN ('role-assignment.revoked', 'role-assignment.dropped')) AS revoked
+                  FROM role_assignments g) g
+            WHERE granted <> 1 OR revoked <> CASE WHEN g.revoked_at IS NULL THEN 0 ELSE 1 END
+            """
+        ),
+        (
+            "no account holds a role twice in one organisation",
+            """
+            SELECT account_id::text || ' ' || role || ' ' || coalesce(organisation_id, '-') FROM role_assignments
+            WHERE revoked_at IS NULL GROUP BY account_id, role, organisation_id HAVING count(*) > 1
+            """
+        ),
+        (
+            "every approved request has exactly one assignment",
+            """
+            SELECT r.id::text || ': ' || (SELECT count(*) FROM role_assignments g WHERE g.access_request_id = r.id)
+            FROM access_requests r
+            WHERE r.status = 'approved' AND (SELECT count(*) FROM role_assignments g WHERE g.access_request_id = r.id) <> 1
+            """
+        ),
     ]
 
     /// Broken invariants: name → offending rows.
@@ -778,12 +804,13 @@ private struct Configuration: Sendable {
     static func fromEnvironment() -> Configuration {
         let environment = ProcessInfo.processInfo.environment
         let fixed: [UInt64] = [0x5EED_0001, 0x5EED_0002, 0x5EED_0003, 0x5EED_0004]
-        let seeds = environment["SPOR_PROPERTY_SEED"].map { text in
-            text.split(separator: ",").compactMap { part -> UInt64? in
-                let trimmed = part.trimmingCharacters(in: .whitespaces)
-                return trimmed.hasPrefix("0x") ? UInt64(trimmed.dropFirst(2), radix: 16) : UInt64(trimmed)
-            }
-        } ?? fixed
+        let seeds =
+            environment["SPOR_PROPERTY_SEED"].map { text in
+                text.split(separator: ",").compactMap { part -> UInt64? in
+                    let trimmed = part.trimmingCharacters(in: .whitespaces)
+                    return trimmed.hasPrefix("0x") ? UInt64(trimmed.dropFirst(2), radix: 16) : UInt64(trimmed)
+                }
+            } ?? fixed
         let steps = environment["SPOR_PROPERTY_STEPS"].flatMap { Int($0) } ?? 250
         return Configuration(seeds: seeds.isEmpty ? fixed : seeds, steps: max(steps, 1))
     }
@@ -833,7 +860,8 @@ struct DifferentialPropertyTests {
         let shrinkDeadline = clock.now + Self.shrinkingBudget
         for (position, found) in failures.enumerated() {
             let share = (shrinkDeadline - clock.now) / max(failures.count - position, 1)
-            let report = try await Self.report(found.failure, of: found.result, deadline: clock.now + share)
+            let report =
+                try await Self.report(found.failure, of: found.result, deadline: clock.now + share)
                 + "\n(this failure occurred \(occurrences[found.failure.signature, default: 0]) times in this test run)"
             Issue.record(Comment(rawValue: report))
         }
@@ -844,8 +872,9 @@ struct DifferentialPropertyTests {
             #expect(total.totalSuccesses >= 50, "too few agreed successes: \(total.summary)")
             #expect(total.refusals.count >= 5, "too few distinct refusal codes: \(total.summary)")
             #expect(total.successes["approve", default: 0] >= 10, "too few approvals: \(total.summary)")
-            #expect(total.successes["revoke", default: 0] + total.successes["drop-own", default: 0] >= 10,
-                    "too few revocations: \(total.summary)")
+            #expect(
+                total.successes["revoke", default: 0] + total.successes["drop-own", default: 0] >= 10,
+                "too few revocations: \(total.summary)")
         }
     }
 
@@ -862,23 +891,26 @@ struct DifferentialPropertyTests {
             guard let signature = result.signature(step), let swift = result.swift else { continue }
             let database = result.database?.description ?? "-"
             let disagreement = result.swift != result.database
-            failures.append(Failure(
-                signature: signature, step: index,
-                message: (disagreement
-                    ? "Swift said \(swift), database said \(database)"
-                    : "the Swift policy allowed a command that only the database refused (\(swift); database alone: \(database))")
-                    + " at step \(index): \(step) = \(result.resolved)",
-                askDatabase: disagreement ? [step.kind] : []))
+            failures.append(
+                Failure(
+                    signature: signature, step: index,
+                    message: (disagreement
+                        ? "Swift said \(swift), database said \(database)"
+                        : "the Swift policy allowed a command that only the database refused (\(swift); database alone: \(database))")
+                        + " at step \(index): \(step) = \(result.resolved)",
+                    askDatabase: disagreement ? [step.kind] : []))
         }
         for broken in try await runner.brokenInvariants() {
-            failures.append(Failure(
-                signature: "invariant: \(broken.name)", step: nil,
-                message: "invariant broken after \(count) steps: \(broken.name): \(broken.rows.prefix(10).joined(separator: "; "))",
-                askDatabase: []))
+            failures.append(
+                Failure(
+                    signature: "invariant: \(broken.name)", step: nil,
+                    message: "invariant broken after \(count) steps: \(broken.name): \(broken.rows.prefix(10).joined(separator: "; "))",
+                    askDatabase: []))
         }
         for mismatch in try await runner.modelMismatches() {
-            failures.append(Failure(
-                signature: "model: \(mismatch.prefix(20))", step: nil, message: "test model out of sync: \(mismatch)", askDatabase: []))
+            failures.append(
+                Failure(
+                    signature: "model: \(mismatch.prefix(20))", step: nil, message: "test model out of sync: \(mismatch)", askDatabase: []))
         }
         var tally = runner.tally
         tally.runs = 1
@@ -899,8 +931,9 @@ struct DifferentialPropertyTests {
         /// The replay up to its match.
         var cut: Replay {
             guard let match else { return self }
-            return Replay(match: match, trace: Array(trace.prefix(match + 1)), changed: Array(changed.prefix(match + 1)),
-                          refs: Array(refs.prefix(match + 1)))
+            return Replay(
+                match: match, trace: Array(trace.prefix(match + 1)), changed: Array(changed.prefix(match + 1)),
+                refs: Array(refs.prefix(match + 1)))
         }
     }
 
@@ -1010,7 +1043,8 @@ struct DifferentialPropertyTests {
         } else {
             text += "NOT reproduced on replay; full sequence:\n" + sequence.map { "  \($0)" }.joined(separator: "\n")
         }
-        text += "\nreproduce: SPOR_PROPERTY_SEED=\(result.seed) SPOR_PROPERTY_STEPS=\(result.steps.count) "
+        text +=
+            "\nreproduce: SPOR_PROPERTY_SEED=\(result.seed) SPOR_PROPERTY_STEPS=\(result.steps.count) "
             + "swift test --filter DifferentialPropertyTests"
         return text
     }

@@ -15,7 +15,8 @@ struct MigrationRunnerTests {
 
     static let three = [
         Migration(version: 3, name: "c", sql: "INSERT INTO log (entry) VALUES ('c');"),
-        Migration(version: 1, name: "a", sql: "CREATE TABLE log (id serial PRIMARY KEY, entry text NOT NULL);\nINSERT INTO log (entry) VALUES ('a');"),
+        Migration(
+            version: 1, name: "a", sql: "CREATE TABLE log (id serial PRIMARY KEY, entry text NOT NULL);\nINSERT INTO log (entry) VALUES ('a');"),
         Migration(version: 2, name: "b", sql: "INSERT INTO log (entry) VALUES ('b'); -- second; statement\n"),
     ]
 
@@ -37,7 +38,9 @@ struct MigrationRunnerTests {
                 let actual3 = try await runner.migrate(client: client)
                 #expect(actual3 == [])
                 var recorded: [String] = []
-                for try await (version, checksum) in try await client.query("SELECT version, checksum FROM schema_migrations ORDER BY version").decode((Int, String).self) {
+                for try await (version, checksum) in try await client.query("SELECT version, checksum FROM schema_migrations ORDER BY version")
+                    .decode((Int, String).self)
+                {
                     recorded.append("\(version):\(checksum)")
                 }
                 #expect(recorded == runner.migrations.migrations.map { "\($0.version):\($0.checksum)" })
@@ -69,7 +72,8 @@ struct MigrationRunnerTests {
     func failureRollsBack() async throws {
         try await TestDatabase.with(migrated: false) { db in
             try await db.withOwnerClient { client in
-                let broken = Self.three + [Migration(version: 4, name: "broken", sql: "INSERT INTO log (entry) VALUES ('d'); SELECT * FROM missing_table;")]
+                let broken =
+                    Self.three + [Migration(version: 4, name: "broken", sql: "INSERT INTO log (entry) VALUES ('d'); SELECT * FROM missing_table;")]
                 await #expect(throws: MigrationError.self) { try await runner(broken).migrate(client: client) }
                 let actual5 = try await entries(client)
                 #expect(actual5 == ["a", "b", "c"])
@@ -83,7 +87,14 @@ struct MigrationRunnerTests {
     func concurrentRunners() async throws {
         try await TestDatabase.with(migrated: false) { db in
             // A slow first migration widens the window in which both runners race.
-            let slow = [Migration(version: 1, name: "a", sql: "SELECT pg_sleep(0.3); CREATE TABLE log (id serial PRIMARY KEY, entry text NOT NULL); INSERT INTO log (entry) VALUES ('a');")]
+            let slow =
+                [
+                    Migration(
+                        version: 1, name: "a",
+                        sql:
+                            "SELECT pg_sleep(0.3); CREATE TABLE log (id serial PRIMARY KEY, entry text NOT NULL); INSERT INTO log (entry) VALUES ('a');"
+                    )
+                ]
                 + Self.three.filter { $0.version != 1 }
             let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
                 for _ in 0..<2 {

@@ -58,7 +58,9 @@ struct NotificationDeliveryTests {
             #expect(try await f.requests.expireDue() == 0)
             try await f.owner.withTransaction(logger: TestDatabase.logger) { c in
                 try await c.query("ALTER TABLE access_requests DISABLE TRIGGER USER", logger: TestDatabase.logger)
-                try await c.query("UPDATE access_requests SET expires_at = now() - interval '1 minute' WHERE id = \(request.id.rawValue)", logger: TestDatabase.logger)
+                try await c.query(
+                    "UPDATE access_requests SET expires_at = now() - interval '1 minute' WHERE id = \(request.id.rawValue)",
+                    logger: TestDatabase.logger)
                 try await c.query("ALTER TABLE access_requests ENABLE TRIGGER USER", logger: TestDatabase.logger)
             }
             #expect(try await f.requests.expireDue() == 1)

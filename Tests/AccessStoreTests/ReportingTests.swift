@@ -61,7 +61,8 @@ private enum Cell: Equatable, ExpressibleByStringLiteral, ExpressibleByNilLitera
 
 /// Whole-row comparison with tolerant cells.
 private func expectRows(_ table: ReportTable, _ expected: [[Cell]], sourceLocation: SourceLocation = #_sourceLocation) {
-    let matches = table.rows.count == expected.count
+    let matches =
+        table.rows.count == expected.count
         && zip(table.rows, expected).allSatisfy { row, cells in
             row.count == cells.count && zip(row, cells).allSatisfy { value, cell in cell.matches(value) }
         }
@@ -163,8 +164,10 @@ private func seed(_ f: Fixture) async throws -> World {
     // OMS change requests (filed by the unaffiliated role holder): two approved, one rejected, one pending.
     let letter = [Upload(fileName: "register.pdf", contentType: "application/pdf", bytes: Fixture.pdf)]
     func file(_ name: String, _ country: String) async throws -> Int64 {
-        try await f.oms.file(actor: who("uma"), name: name, country: country, city: "Capital", address: nil,
-                             justification: "Not in OMS yet", documents: letter).id
+        try await f.oms.file(
+            actor: who("uma"), name: name, country: country, city: "Capital", address: nil,
+            justification: "Not in OMS yet", documents: letter
+        ).id
     }
     oms["approved1"] = try await file("Epsilon Labs", "BE")
     oms["rejected"] = try await file("Rejected Holdings", "LU")
@@ -180,8 +183,9 @@ private func seed(_ f: Fixture) async throws -> World {
     for (name, id) in account {
         email[name] = try #require(try await ownerText(f, "SELECT email FROM accounts WHERE id = \(uuid(id))"))
     }
-    let world = World(alpha: alpha, beta: beta, gamma: gamma, delta: delta, epsilon: epsilon, zeta: zeta,
-                      account: account, email: email, request: request, ticket: ticket, oms: oms)
+    let world = World(
+        alpha: alpha, beta: beta, gamma: gamma, delta: delta, epsilon: epsilon, zeta: zeta,
+        account: account, email: email, request: request, ticket: ticket, oms: oms)
     try await travel(f, world)
     return world
 }
@@ -191,28 +195,28 @@ private func travel(_ f: Fixture, _ w: World) async throws {
     // label → (created_at, decided_at); expired: expires_at = decided_at.
     let decided: [(String, String, String)] = [
         ("U1", "2025-01-02 09:00+00", "2025-01-02 09:00+00"),
-        ("B1", "2025-01-06 09:00+00", "2025-01-06 15:00+00"),   // 6 h, approved by desk1
-        ("C1", "2025-01-13 08:00+00", "2025-01-14 18:00+00"),   // 34 h, approved by desk1
-        ("D1", "2025-01-20 10:00+00", "2025-01-20 22:00+00"),   // 12 h, rejected by desk2
-        ("C2", "2025-02-03 09:00+00", "2025-02-04 09:00+00"),   // 24 h, approved by carl
-        ("C3", "2025-02-03 10:00+00", "2025-02-03 12:00+00"),   // 2 h, approved by cora
-        ("C4", "2025-02-04 10:00+00", "2025-02-06 10:00+00"),   // 48 h, rejected by carl
-        ("C6", "2025-02-04 08:00+00", "2025-02-04 16:00+00"),   // 8 h, approved by carl (later revoked)
-        ("B2", "2025-02-11 09:00+00", "2025-02-11 10:00+00"),   // cancelled
-        ("B3", "2025-02-12 09:00+00", "2025-03-14 09:00+00"),   // expired
+        ("B1", "2025-01-06 09:00+00", "2025-01-06 15:00+00"),  // 6 h, approved by desk1
+        ("C1", "2025-01-13 08:00+00", "2025-01-14 18:00+00"),  // 34 h, approved by desk1
+        ("D1", "2025-01-20 10:00+00", "2025-01-20 22:00+00"),  // 12 h, rejected by desk2
+        ("C2", "2025-02-03 09:00+00", "2025-02-04 09:00+00"),  // 24 h, approved by carl
+        ("C3", "2025-02-03 10:00+00", "2025-02-03 12:00+00"),  // 2 h, approved by cora
+        ("C4", "2025-02-04 10:00+00", "2025-02-06 10:00+00"),  // 48 h, rejected by carl
+        ("C6", "2025-02-04 08:00+00", "2025-02-04 16:00+00"),  // 8 h, approved by carl (later revoked)
+        ("B2", "2025-02-11 09:00+00", "2025-02-11 10:00+00"),  // cancelled
+        ("B3", "2025-02-12 09:00+00", "2025-03-14 09:00+00"),  // expired
     ]
     let pending: [(String, String)] = [("A1", "3 days"), ("A2", "2 hours"), ("C5", "10 days"), ("C7", "9 days")]
     // label → (opened_at, resolved_at)
     let resolvedTickets: [(String, String, String)] = [
-        ("B1", "2025-01-06 10:00+00", "2025-01-06 15:00+00"),   // 5 h: on time
-        ("C1", "2025-01-13 09:00+00", "2025-01-14 18:00+00"),   // 33 h: late
-        ("D1", "2025-01-20 11:00+00", "2025-01-20 22:00+00"),   // 11 h: on time
+        ("B1", "2025-01-06 10:00+00", "2025-01-06 15:00+00"),  // 5 h: on time
+        ("C1", "2025-01-13 09:00+00", "2025-01-14 18:00+00"),  // 33 h: late
+        ("D1", "2025-01-20 11:00+00", "2025-01-20 22:00+00"),  // 11 h: on time
     ]
-    let openTickets: [(String, String)] = [("A1", "2 days"), ("A2", "1 hour")]   // overdue; not yet due
+    let openTickets: [(String, String)] = [("A1", "2 days"), ("A2", "1 hour")]  // overdue; not yet due
     let omsTimes: [(String, String, String?)] = [
-        ("approved1", "2025-01-08 09:00+00", "2025-01-09 09:00+00"),   // 24 h
-        ("rejected", "2025-01-08 10:00+00", "2025-01-08 16:00+00"),    // 6 h
-        ("approved2", "2025-02-01 09:00+00", "2025-02-01 21:00+00"),   // 12 h
+        ("approved1", "2025-01-08 09:00+00", "2025-01-09 09:00+00"),  // 24 h
+        ("rejected", "2025-01-08 10:00+00", "2025-01-08 16:00+00"),  // 6 h
+        ("approved2", "2025-02-01 09:00+00", "2025-02-01 21:00+00"),  // 12 h
     ]
     let tables = ["access_requests", "role_assignments", "service_desk_tickets", "oms_change_requests"]
     try await f.owner.withTransaction(logger: logger) { c in
@@ -324,9 +328,11 @@ struct ReportingTests {
             let w = try await seed(f)
             let reports = Reports(client: f.owner, logger: logger)
             var instants: [String: String] = [:]
-            for instant in ["2025-01-06 10:00+00", "2025-01-06 15:00+00", "2025-01-07 10:00+00", "2025-01-13 09:00+00",
-                            "2025-01-14 09:00+00", "2025-01-14 18:00+00", "2025-01-20 11:00+00", "2025-01-20 22:00+00",
-                            "2025-01-21 11:00+00"] {
+            for instant in [
+                "2025-01-06 10:00+00", "2025-01-06 15:00+00", "2025-01-07 10:00+00", "2025-01-13 09:00+00",
+                "2025-01-14 09:00+00", "2025-01-14 18:00+00", "2025-01-20 11:00+00", "2025-01-20 22:00+00",
+                "2025-01-21 11:00+00",
+            ] {
                 instants[instant] = try await printed(f, instant)
             }
             func at(_ instant: String) -> String { instants[instant] ?? "?" }
@@ -337,94 +343,131 @@ struct ReportingTests {
             }
             func created(_ label: String) -> String? { createdAt[label] }
             let (a, b, c, d) = (w.alpha.rawValue, w.beta.rawValue, w.gamma.rawValue, w.delta.rawValue)
-            let superUser = "spor-industry-super-user", industry = "spor-industry-user"
+            let superUser = "spor-industry-super-user"
+            let industry = "spor-industry-user"
 
             // Organisations with no active super user: one row per pending super-user request, or one NULL row.
             let without = try await reports.table(.organisationsWithoutSuperUser)
-            #expect(without.columns == ["organisation_id", "organisation_name", "country", "access_request_id", "requested_at",
-                                        "waiting", "waiting_hours"])
-            expectRows(without, [
-                [.exact(a), "Alpha Pharma", "NL", .exact(w.req("A1")), .exact(created("A1")), .prefix("3 days 00:0"), .about(72)],
-                [.exact(a), "Alpha Pharma", "NL", .exact(w.req("A2")), .exact(created("A2")), .prefix("02:0"), .about(2)],
-                [.exact(d), "Delta Devices", "FR", nil, nil, nil, nil],
-                [.exact(w.epsilon.rawValue), "Epsilon Labs", "BE", nil, nil, nil, nil],
-                [.exact(w.zeta.rawValue), "Zeta Labs", "DK", nil, nil, nil, nil],
-            ])
+            #expect(
+                without.columns == [
+                    "organisation_id", "organisation_name", "country", "access_request_id", "requested_at",
+                    "waiting", "waiting_hours",
+                ])
+            expectRows(
+                without,
+                [
+                    [.exact(a), "Alpha Pharma", "NL", .exact(w.req("A1")), .exact(created("A1")), .prefix("3 days 00:0"), .about(72)],
+                    [.exact(a), "Alpha Pharma", "NL", .exact(w.req("A2")), .exact(created("A2")), .prefix("02:0"), .about(2)],
+                    [.exact(d), "Delta Devices", "FR", nil, nil, nil, nil],
+                    [.exact(w.epsilon.rawValue), "Epsilon Labs", "BE", nil, nil, nil, nil],
+                    [.exact(w.zeta.rawValue), "Zeta Labs", "DK", nil, nil, nil, nil],
+                ])
 
             // Exactly one active super user: beta only (gamma has two, alpha and delta none).
             let single = try await reports.table(.organisationsWithSingleSuperUser)
-            #expect(single.columns == ["organisation_id", "organisation_name", "country", "super_user_account_id",
-                                       "super_user_email", "super_user_since"])
+            #expect(
+                single.columns == [
+                    "organisation_id", "organisation_name", "country", "super_user_account_id",
+                    "super_user_email", "super_user_since",
+                ])
             #expect(single.rows == [[b, "Beta Biotech", "BE", w.id("bea"), w.mail("bea"), at("2025-01-06 15:00+00")]])
 
             // Pending requests by organisation, role, approver kind and age bucket.
             let pending = try await reports.table(.pendingAccessRequests)
-            #expect(pending.columns == ["organisation_id", "role", "approver_kind", "age_bucket", "requests", "oldest_requested_at",
-                                        "oldest_age_hours"])
-            expectRows(pending, [
-                [.exact(a), .exact(superUser), "ema-service-desk", "1-7 days", "1", .exact(created("A1")), .about(72)],
-                [.exact(a), .exact(superUser), "ema-service-desk", "< 1 day", "1", .exact(created("A2")), .about(2)],
-                [.exact(c), .exact(industry), "organisation-super-users", "> 7 days", "2", .exact(created("C5")), .about(240)],
-            ])
+            #expect(
+                pending.columns == [
+                    "organisation_id", "role", "approver_kind", "age_bucket", "requests", "oldest_requested_at",
+                    "oldest_age_hours",
+                ])
+            expectRows(
+                pending,
+                [
+                    [.exact(a), .exact(superUser), "ema-service-desk", "1-7 days", "1", .exact(created("A1")), .about(72)],
+                    [.exact(a), .exact(superUser), "ema-service-desk", "< 1 day", "1", .exact(created("A2")), .about(2)],
+                    [.exact(c), .exact(industry), "organisation-super-users", "> 7 days", "2", .exact(created("C5")), .about(240)],
+                ])
 
             // Service desk tickets against the 24-hour due time.
             let sla = try await reports.table(.serviceDeskSLA)
-            #expect(sla.columns == ["ticket_id", "organisation_id", "access_request_id", "status", "resolution", "opened_at", "due_at",
-                                    "resolved_at", "overdue", "hours_to_resolution"])
+            #expect(
+                sla.columns == [
+                    "ticket_id", "organisation_id", "access_request_id", "status", "resolution", "opened_at", "due_at",
+                    "resolved_at", "overdue", "hours_to_resolution",
+                ])
             func ticketTimes(_ label: String) async throws -> [String?] {
-                let row = try #require(try await ownerText(
-                    f, "SELECT opened_at::text || '|' || due_at::text FROM service_desk_tickets WHERE id = \(w.ticket[label] ?? 0)"))
+                let row = try #require(
+                    try await ownerText(
+                        f, "SELECT opened_at::text || '|' || due_at::text FROM service_desk_tickets WHERE id = \(w.ticket[label] ?? 0)"))
                 return row.split(separator: "|").map(String.init)
             }
-            let openA1 = try await ticketTimes("A1"), openA2 = try await ticketTimes("A2")
-            #expect(sla.rows == [
-                [w.tkt("B1"), b, w.req("B1"), "resolved", "approved", at("2025-01-06 10:00+00"),
-                 at("2025-01-07 10:00+00"), at("2025-01-06 15:00+00"), "false", "5.0"],
-                [w.tkt("C1"), c, w.req("C1"), "resolved", "approved", at("2025-01-13 09:00+00"),
-                 at("2025-01-14 09:00+00"), at("2025-01-14 18:00+00"), "true", "33.0"],
-                [w.tkt("D1"), d, w.req("D1"), "resolved", "rejected", at("2025-01-20 11:00+00"),
-                 at("2025-01-21 11:00+00"), at("2025-01-20 22:00+00"), "false", "11.0"],
-                [w.tkt("A1"), a, w.req("A1"), "open", nil] + openA1 + [nil, "true", nil],
-            ] + sla.rows.suffix(1))
+            let openA1 = try await ticketTimes("A1")
+            let openA2 = try await ticketTimes("A2")
+            #expect(
+                sla.rows == [
+                    [
+                        w.tkt("B1"), b, w.req("B1"), "resolved", "approved", at("2025-01-06 10:00+00"),
+                        at("2025-01-07 10:00+00"), at("2025-01-06 15:00+00"), "false", "5.0",
+                    ],
+                    [
+                        w.tkt("C1"), c, w.req("C1"), "resolved", "approved", at("2025-01-13 09:00+00"),
+                        at("2025-01-14 09:00+00"), at("2025-01-14 18:00+00"), "true", "33.0",
+                    ],
+                    [
+                        w.tkt("D1"), d, w.req("D1"), "resolved", "rejected", at("2025-01-20 11:00+00"),
+                        at("2025-01-21 11:00+00"), at("2025-01-20 22:00+00"), "false", "11.0",
+                    ],
+                    [w.tkt("A1"), a, w.req("A1"), "open", nil] + openA1 + [nil, "true", nil],
+                ] + sla.rows.suffix(1))
             // Open and not yet due: not overdue — false, not NULL (a NULL would drop it from `WHERE NOT overdue`).
-            #expect(sla.rows.last == [w.tkt("A2"), a, w.req("A2"), "open", nil] + openA2 + [nil, "false", nil],
-                    "an open ticket that is not yet due must have overdue = false, not NULL")
+            #expect(
+                sla.rows.last == [w.tkt("A2"), a, w.req("A2"), "open", nil] + openA2 + [nil, "false", nil],
+                "an open ticket that is not yet due must have overdue = false, not NULL")
             #expect(sla.rows.count == 5)
 
             // Active role holders: revoked (gwen) and rejected (gil) people do not count.
             let holders = try await reports.table(.roleHolders)
             #expect(holders.columns == ["organisation_id", "role", "holders", "holder_emails"])
-            #expect(holders.rows == [
-                [nil, "spor-unaffiliated-user", "1", "{\(w.mail("uma"))}"],
-                [b, superUser, "1", "{\(w.mail("bea"))}"],
-                [c, superUser, "2", "{\(w.mail("carl")),\(w.mail("cora"))}"],
-                [c, industry, "1", "{\(w.mail("gus"))}"],
-            ])
+            #expect(
+                holders.rows == [
+                    [nil, "spor-unaffiliated-user", "1", "{\(w.mail("uma"))}"],
+                    [b, superUser, "1", "{\(w.mail("bea"))}"],
+                    [c, superUser, "2", "{\(w.mail("carl")),\(w.mail("cora"))}"],
+                    [c, industry, "1", "{\(w.mail("gus"))}"],
+                ])
 
             // Decisions per UTC day, organisation, approver and outcome (automatic approvals have no approver).
             let activity = try await reports.table(.approvalActivity)
-            #expect(activity.columns == ["day", "organisation_id", "approver_account_id", "approver_email", "approver_kind", "outcome",
-                                         "decisions"])
-            #expect(activity.rows == [
-                ["2025-01-06", b, w.id("desk1"), w.mail("desk1"), "ema-service-desk", "approved", "1"],
-                ["2025-01-14", c, w.id("desk1"), w.mail("desk1"), "ema-service-desk", "approved", "1"],
-                ["2025-01-20", d, w.id("desk2"), w.mail("desk2"), "ema-service-desk", "rejected", "1"],
-                ["2025-02-03", c, w.id("cora"), w.mail("cora"), "organisation-super-users", "approved", "1"],
-                ["2025-02-04", c, w.id("carl"), w.mail("carl"), "organisation-super-users", "approved", "2"],
-                ["2025-02-06", c, w.id("carl"), w.mail("carl"), "organisation-super-users", "rejected", "1"],
-            ])
+            #expect(
+                activity.columns == [
+                    "day", "organisation_id", "approver_account_id", "approver_email", "approver_kind", "outcome",
+                    "decisions",
+                ])
+            #expect(
+                activity.rows == [
+                    ["2025-01-06", b, w.id("desk1"), w.mail("desk1"), "ema-service-desk", "approved", "1"],
+                    ["2025-01-14", c, w.id("desk1"), w.mail("desk1"), "ema-service-desk", "approved", "1"],
+                    ["2025-01-20", d, w.id("desk2"), w.mail("desk2"), "ema-service-desk", "rejected", "1"],
+                    ["2025-02-03", c, w.id("cora"), w.mail("cora"), "organisation-super-users", "approved", "1"],
+                    ["2025-02-04", c, w.id("carl"), w.mail("carl"), "organisation-super-users", "approved", "2"],
+                    ["2025-02-06", c, w.id("carl"), w.mail("carl"), "organisation-super-users", "rejected", "1"],
+                ])
 
             // The funnel: fixed months for decided work, and the month(s) of the pending requests (placed relative to now()).
             let funnel = try await reports.table(.requestFunnel)
-            #expect(funnel.columns == ["month", "role", "submitted", "approved", "rejected", "cancelled", "expired", "pending",
-                                       "median_hours_to_decision", "p90_hours_to_decision"])
-            var pendingByMonth: [String: Int] = [:]   // "month|role" → count
+            #expect(
+                funnel.columns == [
+                    "month", "role", "submitted", "approved", "rejected", "cancelled", "expired", "pending",
+                    "median_hours_to_decision", "p90_hours_to_decision",
+                ])
+            var pendingByMonth: [String: Int] = [:]  // "month|role" → count
             for label in ["A1", "A2", "C5", "C7"] {
-                let key = try #require(try await ownerText(
-                    f, """
-                       SELECT (date_trunc('month', created_at AT TIME ZONE 'UTC'))::date::text || '|' || role
-                       FROM access_requests WHERE id = \(w.request[label] ?? 0)
-                       """))
+                let key = try #require(
+                    try await ownerText(
+                        f,
+                        """
+                        SELECT (date_trunc('month', created_at AT TIME ZONE 'UTC'))::date::text || '|' || role
+                        FROM access_requests WHERE id = \(w.request[label] ?? 0)
+                        """))
                 pendingByMonth[key, default: 0] += 1
             }
             let pendingRows: [[String?]] = pendingByMonth.keys.sorted().map { key in
@@ -432,23 +475,26 @@ struct ReportingTests {
                 let count = String(pendingByMonth[key] ?? 0)
                 return [parts[0], parts[1], count, "0", "0", "0", "0", count, nil, nil]
             }
-            #expect(funnel.rows == [
-                // super user, January: 6 h, 12 h, 34 h → median 12, p90 = 12 + 0.8 × 22 = 29.6
-                ["2025-01-01", superUser, "3", "2", "1", "0", "0", "0", "12.0", "29.6"],
-                ["2025-01-01", "spor-unaffiliated-user", "1", "1", "0", "0", "0", "0", "0.0", "0.0"],
-                ["2025-02-01", superUser, "1", "1", "0", "0", "0", "0", "24.0", "24.0"],
-                // industry user, February: 2 h, 8 h, 48 h decided → median 8, p90 = 8 + 0.8 × 40 = 40
-                ["2025-02-01", industry, "5", "2", "1", "1", "1", "0", "8.0", "40.0"],
-            ] + pendingRows)
+            #expect(
+                funnel.rows == [
+                    // super user, January: 6 h, 12 h, 34 h → median 12, p90 = 12 + 0.8 × 22 = 29.6
+                    ["2025-01-01", superUser, "3", "2", "1", "0", "0", "0", "12.0", "29.6"],
+                    ["2025-01-01", "spor-unaffiliated-user", "1", "1", "0", "0", "0", "0", "0.0", "0.0"],
+                    ["2025-02-01", superUser, "1", "1", "0", "0", "0", "0", "24.0", "24.0"],
+                    // industry user, February: 2 h, 8 h, 48 h decided → median 8, p90 = 8 + 0.8 × 40 = 40
+                    ["2025-02-01", industry, "5", "2", "1", "1", "1", "0", "8.0", "40.0"],
+                ] + pendingRows)
 
             // OMS change requests per status.
             let omsTable = try await reports.table(.omsChangeRequests)
             #expect(omsTable.columns == ["status", "requests", "median_hours_to_decision", "max_hours"])
-            expectRows(omsTable, [
-                ["approved", "2", "18.0", "24.0"],
-                ["pending", "1", nil, .about(5)],
-                ["rejected", "1", "6.0", "6.0"],
-            ])
+            expectRows(
+                omsTable,
+                [
+                    ["approved", "2", "18.0", "24.0"],
+                    ["pending", "1", nil, .about(5)],
+                    ["rejected", "1", "6.0", "6.0"],
+                ])
         }
     }
 
@@ -461,23 +507,25 @@ struct ReportingTests {
 
             // CSV: header, CRLF after every record, the array with a comma quoted, NULL as an empty field.
             let csv = try await reports.table(.roleHolders).csv()
-            #expect(csv == "organisation_id,role,holders,holder_emails\r\n"
-                + ",spor-unaffiliated-user,1,{\(w.mail("uma"))}\r\n"
-                + "\(b),spor-industry-super-user,1,{\(w.mail("bea"))}\r\n"
-                + "\(c),spor-industry-super-user,2,\"{\(w.mail("carl")),\(w.mail("cora"))}\"\r\n"
-                + "\(c),spor-industry-user,1,{\(w.mail("gus"))}\r\n")
+            #expect(
+                csv == "organisation_id,role,holders,holder_emails\r\n"
+                    + ",spor-unaffiliated-user,1,{\(w.mail("uma"))}\r\n"
+                    + "\(b),spor-industry-super-user,1,{\(w.mail("bea"))}\r\n"
+                    + "\(c),spor-industry-super-user,2,\"{\(w.mail("carl")),\(w.mail("cora"))}\"\r\n"
+                    + "\(c),spor-industry-user,1,{\(w.mail("gus"))}\r\n")
 
             // Text: columns padded to the widest cell, two spaces apart, trailing blanks trimmed, a rule, a row count.
             // (Every f.user e-mail is name-<8 hex>@example.com: bea's is 24 characters; account ids are 36.)
             let since = try await printed(f, "2025-01-06 15:00+00")
             let text = try await reports.table(.organisationsWithSingleSuperUser).text()
             #expect(w.mail("bea").count == 24 && since.count == 22)
-            #expect(text == """
-                organisation_id  organisation_name  country  super_user_account_id                 super_user_email          super_user_since
-                ---------------  -----------------  -------  ------------------------------------  ------------------------  ----------------------
-                \(b)    Beta Biotech       BE       \(w.id("bea"))  \(w.mail("bea"))  \(since)
-                (1 row)
-                """)
+            #expect(
+                text == """
+                    organisation_id  organisation_name  country  super_user_account_id                 super_user_email          super_user_since
+                    ---------------  -----------------  -------  ------------------------------------  ------------------------  ----------------------
+                    \(b)    Beta Biotech       BE       \(w.id("bea"))  \(w.mail("bea"))  \(since)
+                    (1 row)
+                    """)
 
             // JSON: an array of objects in view order; counts and hours are numbers, arrays are arrays, NULL is null.
             let json = try await reports.json(.requestFunnel)
@@ -495,8 +543,9 @@ struct ReportingTests {
             #expect(holders.first?["organisation_id"] as? String == c)
             #expect((holders.first?["holders"] as? NSNumber)?.intValue == 2 && !(holders.first?["holders"] is String))
             #expect(holders.first?["holder_emails"] as? [String] == [w.mail("carl"), w.mail("cora")])
-            let unaffiliated = try #require(try JSONSerialization.jsonObject(with: Data(try await reports.json(.roleHolders).utf8))
-                as? [[String: Any]])
+            let unaffiliated = try #require(
+                try JSONSerialization.jsonObject(with: Data(try await reports.json(.roleHolders).utf8))
+                    as? [[String: Any]])
             #expect(unaffiliated.first?["organisation_id"] is NSNull)
             #expect(try await reports.json(.serviceDeskSLA, organisation: OrganisationID(number: 999_999_999)) == "[]")
 
@@ -504,11 +553,13 @@ struct ReportingTests {
             #expect(try await reports.table(.pendingAccessRequests, organisation: w.gamma).rows.map { $0[0] } == [c])
             #expect(try await reports.table(.pendingAccessRequests, organisation: w.alpha).rows.map { $0[3] } == ["1-7 days", "< 1 day"])
             #expect(try await reports.table(.serviceDeskSLA, organisation: w.beta).rows.map { $0[0] } == [w.tkt("B1")])
-            #expect(try await reports.table(.organisationsWithoutSuperUser, organisation: w.alpha).rows.map { $0[3] }
-                == [w.req("A1"), w.req("A2")])
+            #expect(
+                try await reports.table(.organisationsWithoutSuperUser, organisation: w.alpha).rows.map { $0[3] }
+                    == [w.req("A1"), w.req("A2")])
             #expect(try await reports.table(.organisationsWithoutSuperUser, organisation: w.gamma).rows.isEmpty)
-            #expect(try await reports.table(.roleHolders, organisation: w.gamma).rows.map { $0[1] }
-                == ["spor-industry-super-user", "spor-industry-user"])
+            #expect(
+                try await reports.table(.roleHolders, organisation: w.gamma).rows.map { $0[1] }
+                    == ["spor-industry-super-user", "spor-industry-user"])
             #expect(try await reports.table(.approvalActivity, organisation: w.delta).rows.map { $0[1] } == [d])
             #expect(try await reports.table(.organisationsWithSingleSuperUser, organisation: w.gamma).rows.isEmpty)
             #expect(try await reports.table(.serviceDeskSLA, organisation: w.alpha).rows.map { $0[1] } == [a, a])

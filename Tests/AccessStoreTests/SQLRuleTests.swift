@@ -119,16 +119,18 @@ extension PostgresConnection {
         try await query(
             "UPDATE access_requests SET status = 'approved', decided_by = \(actor.pgUUID) WHERE id = \(request)",
             logger: TestDatabase.logger)
-        try await audit(actor: actor, organisation: organisation, action: "access-request.approved",
-                        subjectType: "access_request", subjectID: String(request))
+        try await audit(
+            actor: actor, organisation: organisation, action: "access-request.approved",
+            subjectType: "access_request", subjectID: String(request))
         let grant = try await text(
             """
             INSERT INTO role_assignments (organisation_id, account_id, role, source, access_request_id, first_super_user)
             VALUES (\(organisation.rawValue), \(requester.pgUUID), \(role.rawValue), 'access-request', \(request), \(first))
             RETURNING id::text
             """)
-        try await audit(actor: actor, organisation: organisation, action: "role-assignment.granted",
-                        subjectType: "role_assignment", subjectID: grant)
+        try await audit(
+            actor: actor, organisation: organisation, action: "role-assignment.granted",
+            subjectType: "role_assignment", subjectID: grant)
         try await notify(template: "request-decided", subjectType: "access_request", subjectID: String(request))
     }
 }
@@ -176,8 +178,9 @@ struct SQLRuleTests {
             let activated = await attempt(f, as: pending) { conn in
                 try await conn.query(
                     "UPDATE accounts SET status = 'active', verified_at = now() WHERE id = \(pending.pgUUID)", logger: log)
-                try await conn.audit(actor: pending, organisation: nil, action: "account.updated", subjectType: "account",
-                                     subjectID: pending.rawValue)
+                try await conn.audit(
+                    actor: pending, organisation: nil, action: "account.updated", subjectType: "account",
+                    subjectID: pending.rawValue)
             }
             #expect(activated != nil, "an unverified account activated itself without its token")
             #expect(try await f.ownerValue("SELECT status FROM accounts WHERE id = \(pending.pgUUID)") == "pending")
@@ -187,12 +190,14 @@ struct SQLRuleTests {
             let waived = await attempt(f, as: pending) { conn in
                 try await conn.query(
                     "UPDATE accounts SET security_questions_waived = true WHERE id = \(pending.pgUUID)", logger: log)
-                try await conn.audit(actor: pending, organisation: nil, action: "account.updated", subjectType: "account",
-                                     subjectID: pending.rawValue)
+                try await conn.audit(
+                    actor: pending, organisation: nil, action: "account.updated", subjectType: "account",
+                    subjectID: pending.rawValue)
             }
             #expect(waived != nil, "an account waived its own security questions")
-            #expect(try await f.ownerValue(
-                "SELECT security_questions_waived::text FROM accounts WHERE id = \(pending.pgUUID)") == "false")
+            #expect(
+                try await f.ownerValue(
+                    "SELECT security_questions_waived::text FROM accounts WHERE id = \(pending.pgUUID)") == "false")
         }
     }
 
@@ -246,8 +251,10 @@ struct SQLRuleTests {
         try await Fixture.with { f in
             let org = try await f.organisation()
             let superUser = try await f.superUser(of: org)
-            let superUsersRequest = try #require(try await f.ownerQuery(
-                "SELECT id::text FROM access_requests WHERE requester_id = \(superUser.pgUUID)").first.flatMap { Int64($0) })
+            let superUsersRequest = try #require(
+                try await f.ownerQuery(
+                    "SELECT id::text FROM access_requests WHERE requester_id = \(superUser.pgUUID)"
+                ).first.flatMap { Int64($0) })
             let (applicant, pending) = try await f.industryRequest(of: org)
 
             // Granting oneself the role of one's own request while it is still pending.
@@ -271,8 +278,9 @@ struct SQLRuleTests {
             #expect(fromOthers == Answer("not-authorised", "R4"))
 
             // A rejected request grants nothing either.
-            _ = try await f.requests.decide(actor: superUser, request: AccessRequestID(pending), channel: .organisation,
-                                            action: .reject(reason: "not one of ours"))
+            _ = try await f.requests.decide(
+                actor: superUser, request: AccessRequestID(pending), channel: .organisation,
+                action: .reject(reason: "not one of ours"))
             let fromRejected = await attempt(f, as: applicant) { conn in
                 try await conn.query(
                     """
@@ -281,8 +289,9 @@ struct SQLRuleTests {
                     """, logger: log)
             }
             #expect(fromRejected == Answer("not-authorised", "R4"))
-            #expect(try await f.ownerValue(
-                "SELECT count(*)::text FROM role_assignments WHERE account_id = \(applicant.pgUUID)") == "0")
+            #expect(
+                try await f.ownerValue(
+                    "SELECT count(*)::text FROM role_assignments WHERE account_id = \(applicant.pgUUID)") == "0")
         }
     }
 
@@ -320,12 +329,14 @@ struct SQLRuleTests {
                     INSERT INTO role_assignments (organisation_id, account_id, role, source, granted_by)
                     VALUES (\(org.rawValue), \(user.pgUUID), 'spor-industry-user', 'staff-grant', \(admin.pgUUID)) RETURNING id::text
                     """)
-                try await conn.audit(actor: admin, organisation: org, action: "role-assignment.granted",
-                                     subjectType: "role_assignment", subjectID: id)
+                try await conn.audit(
+                    actor: admin, organisation: org, action: "role-assignment.granted",
+                    subjectType: "role_assignment", subjectID: id)
             }
             #expect(granted == nil)
-            #expect(try await f.ownerQuery(
-                "SELECT source FROM role_assignments WHERE account_id = \(user.pgUUID) AND revoked_at IS NULL") == ["staff-grant"])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT source FROM role_assignments WHERE account_id = \(user.pgUUID) AND revoked_at IS NULL") == ["staff-grant"])
         }
     }
 
@@ -339,8 +350,9 @@ struct SQLRuleTests {
                 try await conn.query(
                     "UPDATE access_requests SET status = 'approved', decided_by = \(superUser.pgUUID) WHERE id = \(request)",
                     logger: log)
-                try await conn.audit(actor: superUser, organisation: org, action: "access-request.approved",
-                                     subjectType: "access_request", subjectID: String(request))
+                try await conn.audit(
+                    actor: superUser, organisation: org, action: "access-request.approved",
+                    subjectType: "access_request", subjectID: String(request))
                 try await conn.notify(template: "request-decided", subjectType: "access_request", subjectID: String(request))
             }
             #expect(refused == Answer("grant-missing", "R4"))
@@ -396,20 +408,23 @@ struct SQLRuleTests {
                     INSERT INTO access_requests (requester_id, role, status, approver_kind)
                     VALUES (\(user.pgUUID), 'spor-unaffiliated-user', 'approved', 'automatic') RETURNING id::text
                     """)
-                try await conn.audit(actor: user, organisation: nil, action: "access-request.submitted",
-                                     subjectType: "access_request", subjectID: request)
+                try await conn.audit(
+                    actor: user, organisation: nil, action: "access-request.submitted",
+                    subjectType: "access_request", subjectID: request)
                 let grant = try await conn.text(
                     """
                     INSERT INTO role_assignments (account_id, role, source, access_request_id, effective_from)
                     VALUES (\(user.pgUUID), 'spor-unaffiliated-user', 'access-request', \(Int64(request)!), now() + interval '1 day')
                     RETURNING id::text
                     """)
-                try await conn.audit(actor: user, organisation: nil, action: "role-assignment.granted",
-                                     subjectType: "role_assignment", subjectID: grant)
+                try await conn.audit(
+                    actor: user, organisation: nil, action: "role-assignment.granted",
+                    subjectType: "role_assignment", subjectID: grant)
             }
             #expect(granted == nil)
-            #expect(try await f.ownerValue(
-                "SELECT (effective_from > now() + interval '23 hours')::text FROM role_assignments WHERE account_id = \(user.pgUUID)") == "true")
+            #expect(
+                try await f.ownerValue(
+                    "SELECT (effective_from > now() + interval '23 hours')::text FROM role_assignments WHERE account_id = \(user.pgUUID)") == "true")
         }
     }
 
@@ -443,8 +458,9 @@ struct SQLRuleTests {
                     """, logger: log)
             }
             #expect(refused == Answer("duplicate-request", "R7"))
-            #expect(try await f.ownerValue(
-                "SELECT count(*)::text FROM access_requests WHERE requester_id = \(applicant.pgUUID)") == "1")
+            #expect(
+                try await f.ownerValue(
+                    "SELECT count(*)::text FROM access_requests WHERE requester_id = \(applicant.pgUUID)") == "1")
         }
     }
 
@@ -490,8 +506,9 @@ struct SQLRuleTests {
                     """, logger: log)
             }
             #expect(toServiceDesk == Answer("routing-mismatch", "R8"))
-            #expect(try await f.ownerValue(
-                "SELECT count(*)::text FROM access_requests WHERE requester_id IN (\(user.pgUUID), \(other.pgUUID))") == "0")
+            #expect(
+                try await f.ownerValue(
+                    "SELECT count(*)::text FROM access_requests WHERE requester_id IN (\(user.pgUUID), \(other.pgUUID))") == "0")
         }
     }
 
@@ -550,8 +567,9 @@ struct SQLRuleTests {
                 try await conn.approve(request, by: desk, requester: applicant, role: .superUser, organisation: org, first: true)
             }
             #expect(approved == nil)
-            #expect(try await f.ownerValue(
-                "SELECT first_super_user::text FROM role_assignments WHERE access_request_id = \(request)") == "true")
+            #expect(
+                try await f.ownerValue(
+                    "SELECT first_super_user::text FROM role_assignments WHERE access_request_id = \(request)") == "true")
         }
     }
 
@@ -579,26 +597,39 @@ struct SQLRuleTests {
                                 'director@example.com', \(signatoryOrganisation.rawValue), \(authority), \(document))
                         RETURNING id::text
                         """)
-                    try await conn.audit(actor: applicant, organisation: org, action: "service-desk-ticket.opened",
-                                         subjectType: "service_desk_ticket", subjectID: ticket)
+                    try await conn.audit(
+                        actor: applicant, organisation: org, action: "service-desk-ticket.opened",
+                        subjectType: "service_desk_ticket", subjectID: ticket)
                     try await conn.notify(template: "ticket-opened", subjectType: "service_desk_ticket", subjectID: ticket)
                 }
             }
             let other = try await f.organisation()
-            #expect(await fileTicket(subject: "Please make me super user – request ID \(request)", signatoryOrganisation: org,
-                                     authority: true) == Answer("r10_subject_names_the_process"))
-            #expect(await fileTicket(subject: "SPOR super user role access – request ID 1", signatoryOrganisation: org,
-                                     authority: true) == Answer("r10_subject_quotes_the_request"))
-            #expect(await fileTicket(subject: "SPOR super user role access – request ID \(request)", signatoryOrganisation: other,
-                                     authority: true) == Answer("r10_signatory_of_the_organisation"))
-            #expect(await fileTicket(subject: "SPOR super user role access – request ID \(request)", signatoryOrganisation: org,
-                                     authority: false) == Answer("r10_signatory_has_authority"))
+            #expect(
+                await fileTicket(
+                    subject: "Please make me super user – request ID \(request)", signatoryOrganisation: org,
+                    authority: true) == Answer("r10_subject_names_the_process"))
+            #expect(
+                await fileTicket(
+                    subject: "SPOR super user role access – request ID 1", signatoryOrganisation: org,
+                    authority: true) == Answer("r10_subject_quotes_the_request"))
+            #expect(
+                await fileTicket(
+                    subject: "SPOR super user role access – request ID \(request)", signatoryOrganisation: other,
+                    authority: true) == Answer("r10_signatory_of_the_organisation"))
+            #expect(
+                await fileTicket(
+                    subject: "SPOR super user role access – request ID \(request)", signatoryOrganisation: org,
+                    authority: false) == Answer("r10_signatory_has_authority"))
             #expect(try await f.ownerValue("SELECT count(*)::text FROM service_desk_tickets") == "0")
             // Control: a correct ticket commits, due 24 hours after it was opened.
-            #expect(await fileTicket(subject: "SPOR Super user role access – request ID \(request)", signatoryOrganisation: org,
-                                     authority: true) == nil)
-            #expect(try await f.ownerValue(
-                "SELECT (due_at = opened_at + interval '24 hours')::text FROM service_desk_tickets WHERE access_request_id = \(request)") == "true")
+            #expect(
+                await fileTicket(
+                    subject: "SPOR Super user role access – request ID \(request)", signatoryOrganisation: org,
+                    authority: true) == nil)
+            #expect(
+                try await f.ownerValue(
+                    "SELECT (due_at = opened_at + interval '24 hours')::text FROM service_desk_tickets WHERE access_request_id = \(request)")
+                    == "true")
         }
     }
 
@@ -635,8 +666,9 @@ struct SQLRuleTests {
             let (first, firstRequest) = try await f.firstSuperUserRequest(of: org, ticket: true)
             let (second, secondRequest) = try await f.firstSuperUserRequest(of: org, ticket: true)
             _ = try await f.requests.decide(actor: desk, request: AccessRequestID(firstRequest), channel: .serviceDesk, action: .approve)
-            #expect(try await f.ownerValue(
-                "SELECT account_id::text FROM role_assignments WHERE organisation_id = \(org.rawValue)") == first.rawValue)
+            #expect(
+                try await f.ownerValue(
+                    "SELECT account_id::text FROM role_assignments WHERE organisation_id = \(org.rawValue)") == first.rawValue)
 
             for status in ["approved", "rejected"] {
                 let refused = await attempt(f, as: desk) { conn in
@@ -662,8 +694,9 @@ struct SQLRuleTests {
             }
             #expect(back == Answer("routing-mismatch", "R8"))
             #expect(try await f.ownerValue("SELECT status FROM access_requests WHERE id = \(secondRequest)") == "pending")
-            #expect(try await f.ownerValue(
-                "SELECT count(*)::text FROM role_assignments WHERE account_id = \(second.pgUUID)") == "0")
+            #expect(
+                try await f.ownerValue(
+                    "SELECT count(*)::text FROM role_assignments WHERE account_id = \(second.pgUUID)") == "0")
         }
     }
 
@@ -690,8 +723,9 @@ struct SQLRuleTests {
                     """, logger: log)
             }
             #expect(granted == Answer("routing-mismatch", "R11"))
-            #expect(try await f.ownerValue(
-                "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND first_super_user") == "1")
+            #expect(
+                try await f.ownerValue(
+                    "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND first_super_user") == "1")
             // Control: the same approval as an ordinary (not first) super user commits.
             let approved = await attempt(f, as: superUser) { conn in
                 try await conn.approve(request, by: superUser, requester: colleague, role: .superUser, organisation: org, first: false)
@@ -714,8 +748,9 @@ struct SQLRuleTests {
                 for contender in contenders {
                     group.addTask {
                         await attempt(f, as: contender.desk) { conn in
-                            try await conn.approve(contender.request, by: contender.desk, requester: contender.requester,
-                                                   role: .superUser, organisation: org, first: true)
+                            try await conn.approve(
+                                contender.request, by: contender.desk, requester: contender.requester,
+                                role: .superUser, organisation: org, first: true)
                         }
                     }
                 }
@@ -725,8 +760,10 @@ struct SQLRuleTests {
             }
             #expect(outcomes.filter { $0 == nil }.count == 1, "\(outcomes)")
             #expect(outcomes.compactMap { $0 } == Array(repeating: Answer("delegated-to-organisation", "R11"), count: 3), "\(outcomes)")
-            #expect(try await f.ownerValue(
-                "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND role = 'spor-industry-super-user'") == "1")
+            #expect(
+                try await f.ownerValue(
+                    "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND role = 'spor-industry-super-user'")
+                    == "1")
         }
     }
 
@@ -772,16 +809,18 @@ struct SQLRuleTests {
                         RETURNING id::text
                         """)
                     guard ids.count == 1 else { throw FixtureError("revoked \(ids.count) assignments") }
-                    try await conn.audit(actor: actor, organisation: org, action: "role-assignment.revoked",
-                                         subjectType: "role_assignment", subjectID: ids[0])
+                    try await conn.audit(
+                        actor: actor, organisation: org, action: "role-assignment.revoked",
+                        subjectType: "role_assignment", subjectID: ids[0])
                 }
             }
             // Control: with two super users one may go.
             #expect(await revoke(colleague, by: superUser) == nil)
             // Now the remaining one cannot remove themselves.
             #expect(await revoke(superUser, by: superUser) == Answer("last-super-user", "R14"))
-            #expect(try await f.ownerValue(
-                "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND revoked_at IS NULL") == "1")
+            #expect(
+                try await f.ownerValue(
+                    "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND revoked_at IS NULL") == "1")
         }
     }
 
@@ -798,12 +837,14 @@ struct SQLRuleTests {
                     WHERE account_id = \(superUser.pgUUID) AND revoked_at IS NULL RETURNING id::text
                     """)
                 guard ids.count == 1 else { throw FixtureError("revoked \(ids.count) assignments") }
-                try await conn.audit(actor: desk, organisation: org, action: "role-assignment.revoked",
-                                     subjectType: "role_assignment", subjectID: ids[0])
+                try await conn.audit(
+                    actor: desk, organisation: org, action: "role-assignment.revoked",
+                    subjectType: "role_assignment", subjectID: ids[0])
             }
             #expect(revoked == nil)
-            #expect(try await f.ownerValue(
-                "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND revoked_at IS NULL") == "0")
+            #expect(
+                try await f.ownerValue(
+                    "SELECT count(*)::text FROM role_assignments WHERE organisation_id = \(org.rawValue) AND revoked_at IS NULL") == "0")
             // R8 again: the next super-user request goes to the service desk.
             let next = try await f.user()
             let filed = await attempt(f, as: next) { conn in
@@ -812,8 +853,9 @@ struct SQLRuleTests {
                     INSERT INTO access_requests (organisation_id, requester_id, role, status, approver_kind)
                     VALUES (\(org.rawValue), \(next.pgUUID), 'spor-industry-super-user', 'pending', 'ema-service-desk') RETURNING id::text
                     """)
-                try await conn.audit(actor: next, organisation: org, action: "access-request.submitted",
-                                     subjectType: "access_request", subjectID: id)
+                try await conn.audit(
+                    actor: next, organisation: org, action: "access-request.submitted",
+                    subjectType: "access_request", subjectID: id)
             }
             #expect(filed == nil)
         }
@@ -870,16 +912,18 @@ struct SQLRuleTests {
             let unrelated = await attempt(f, as: applicant) { conn in
                 try await conn.query(
                     "UPDATE access_requests SET status = 'cancelled', decided_by = \(applicant.pgUUID) WHERE id = \(request)", logger: log)
-                try await conn.audit(actor: applicant, organisation: org, action: "access-request.cancelled",
-                                     subjectType: "access_request", subjectID: String(request + 1))
+                try await conn.audit(
+                    actor: applicant, organisation: org, action: "access-request.cancelled",
+                    subjectType: "access_request", subjectID: String(request + 1))
             }
             #expect(unrelated == Answer("audit-required", "R15"))
             // Control: with its audit event the cancellation commits.
             let cancelled = await attempt(f, as: applicant) { conn in
                 try await conn.query(
                     "UPDATE access_requests SET status = 'cancelled', decided_by = \(applicant.pgUUID) WHERE id = \(request)", logger: log)
-                try await conn.audit(actor: applicant, organisation: org, action: "access-request.cancelled",
-                                     subjectType: "access_request", subjectID: String(request))
+                try await conn.audit(
+                    actor: applicant, organisation: org, action: "access-request.cancelled",
+                    subjectType: "access_request", subjectID: String(request))
             }
             #expect(cancelled == nil)
             #expect(try await f.ownerValue("SELECT status FROM access_requests WHERE id = \(request)") == "cancelled")
@@ -892,13 +936,15 @@ struct SQLRuleTests {
             let someone = try await f.user()
             let other = try await f.user()
             let forged = await attempt(f, as: someone) { conn in
-                try await conn.audit(actor: other, organisation: nil, action: "account.updated", subjectType: "account",
-                                     subjectID: other.rawValue)
+                try await conn.audit(
+                    actor: other, organisation: nil, action: "account.updated", subjectType: "account",
+                    subjectID: other.rawValue)
             }
             #expect(forged == Answer("audit-actor", "R15"))
             let anonymous = await attempt(f, as: someone) { conn in
-                try await conn.audit(actor: nil, organisation: nil, action: "account.updated", subjectType: "account",
-                                     subjectID: someone.rawValue)
+                try await conn.audit(
+                    actor: nil, organisation: nil, action: "account.updated", subjectType: "account",
+                    subjectID: someone.rawValue)
             }
             #expect(anonymous == Answer("audit-actor", "R15"))
         }
@@ -920,14 +966,16 @@ struct SQLRuleTests {
                         VALUES (\(org.rawValue), \(applicant.pgUUID), 'spor-industry-user', 'pending', 'organisation-super-users')
                         RETURNING id::text
                         """)
-                    try await conn.audit(actor: applicant, organisation: org, action: "access-request.submitted",
-                                         subjectType: "access_request", subjectID: id)
+                    try await conn.audit(
+                        actor: applicant, organisation: org, action: "access-request.submitted",
+                        subjectType: "access_request", subjectID: id)
                     if notify { try await conn.notify(template: "request-filed", subjectType: "access_request", subjectID: id) }
                 }
             }
             #expect(await file(notify: false) == Answer("notification-required", "R16"))
-            #expect(try await f.ownerValue(
-                "SELECT count(*)::text FROM access_requests WHERE requester_id = \(applicant.pgUUID)") == "0")
+            #expect(
+                try await f.ownerValue(
+                    "SELECT count(*)::text FROM access_requests WHERE requester_id = \(applicant.pgUUID)") == "0")
             #expect(await file(notify: true) == nil)
         }
     }
@@ -944,8 +992,9 @@ struct SQLRuleTests {
                     UPDATE access_requests SET status = 'rejected', decided_by = \(superUser.pgUUID), decision_reason = 'unknown person'
                     WHERE id = \(request)
                     """, logger: log)
-                try await conn.audit(actor: superUser, organisation: org, action: "access-request.rejected",
-                                     subjectType: "access_request", subjectID: String(request))
+                try await conn.audit(
+                    actor: superUser, organisation: org, action: "access-request.rejected",
+                    subjectType: "access_request", subjectID: String(request))
             }
             #expect(refused == Answer("notification-required", "R16"))
             #expect(try await f.ownerValue("SELECT status FROM access_requests WHERE id = \(request)") == "pending")
@@ -973,8 +1022,9 @@ struct SQLRuleTests {
         try await Fixture.with { f in
             let user = try await f.user()
             _ = try await f.requests.submit(actor: user, role: .unaffiliatedUser, organisation: nil, justification: nil)
-            let change = try await f.oms.file(actor: user, name: "Newco Biotech", country: "BE", city: "Ghent", address: nil,
-                                              justification: nil, documents: [])
+            let change = try await f.oms.file(
+                actor: user, name: "Newco Biotech", country: "BE", city: "Ghent", address: nil,
+                justification: nil, documents: [])
             let id = change.id
             let desk = try await f.staff(.serviceDesk)
             let steward = try await f.staff(.dataSteward)
@@ -986,7 +1036,8 @@ struct SQLRuleTests {
                         """
                         UPDATE oms_change_requests SET status = 'rejected', decided_by = \(actor.pgUUID), decision_reason = 'no'
                         WHERE id = \(id) RETURNING id::text
-                        """) { updated.append(row) }
+                        """)
+                    { updated.append(row) }
                 }
                 #expect(outcome == nil)
                 #expect(updated.values.isEmpty)
@@ -1008,8 +1059,9 @@ struct SQLRuleTests {
                     UPDATE oms_change_requests SET status = 'rejected', decided_by = \(steward.pgUUID), decision_reason = 'duplicate of ORG-100000001'
                     WHERE id = \(id)
                     """, logger: log)
-                try await conn.audit(actor: steward, organisation: nil, action: "oms-change-request.rejected",
-                                     subjectType: "oms_change_request", subjectID: String(id))
+                try await conn.audit(
+                    actor: steward, organisation: nil, action: "oms-change-request.rejected",
+                    subjectType: "oms_change_request", subjectID: String(id))
                 try await conn.notify(template: "oms-change-decided", subjectType: "oms_change_request", subjectID: String(id))
             }
             #expect(rejected == nil)
@@ -1027,8 +1079,9 @@ struct SQLRuleTests {
                 await attempt(f, as: actor) { conn in
                     let id = try await conn.text(
                         "INSERT INTO organisations (name, country, city) VALUES ('Newco Biotech', 'BE', 'Ghent') RETURNING id")
-                    try await conn.audit(actor: actor, organisation: OrganisationID(id), action: "organisation.created",
-                                         subjectType: "organisation", subjectID: id)
+                    try await conn.audit(
+                        actor: actor, organisation: OrganisationID(id), action: "organisation.created",
+                        subjectType: "organisation", subjectID: id)
                 }
             }
             #expect(await add(as: user) == .sqlState("42501"))
@@ -1049,7 +1102,10 @@ struct SQLRuleTests {
             let (applicant, request) = try await f.industryRequest(of: org)
             _ = try await f.requests.decide(actor: superUser, request: AccessRequestID(request), channel: .organisation, action: .approve)
             let changes: [(AccountID, PostgresQuery)] = [
-                (superUser, "UPDATE access_requests SET status = 'rejected', decided_by = \(superUser.pgUUID), decision_reason = 'oops' WHERE id = \(request)"),
+                (
+                    superUser,
+                    "UPDATE access_requests SET status = 'rejected', decided_by = \(superUser.pgUUID), decision_reason = 'oops' WHERE id = \(request)"
+                ),
                 (superUser, "UPDATE access_requests SET status = 'pending', decided_by = NULL, decided_at = NULL WHERE id = \(request)"),
                 (applicant, "UPDATE access_requests SET status = 'cancelled', decided_by = \(applicant.pgUUID) WHERE id = \(request)"),
                 (superUser, "UPDATE access_requests SET decision_reason = 'edited later' WHERE id = \(request)"),
@@ -1104,8 +1160,9 @@ struct SQLRuleTests {
             let (applicant, request) = try await f.firstSuperUserRequest(of: org, ticket: false)
             let refused = await attempt(f, as: applicant) { conn in
                 try await conn.query("UPDATE access_requests SET status = 'expired' WHERE id = \(request)", logger: log)
-                try await conn.audit(actor: applicant, organisation: org, action: "access-request.expired",
-                                     subjectType: "access_request", subjectID: String(request))
+                try await conn.audit(
+                    actor: applicant, organisation: org, action: "access-request.expired",
+                    subjectType: "access_request", subjectID: String(request))
                 try await conn.notify(template: "request-decided", subjectType: "access_request", subjectID: String(request))
             }
             #expect(refused == Answer("not-pending", "R18"))
@@ -1136,14 +1193,18 @@ struct SQLRuleTests {
             }
             #expect(outcome == nil)
             #expect(swept.values == ["2"])
-            #expect(try await f.ownerQuery(
-                "SELECT status FROM access_requests WHERE id IN (\(overdue), \(due)) ORDER BY id") == ["expired", "expired"])
-            #expect(try await f.ownerQuery(
-                "SELECT action FROM audit_events WHERE subject_type = 'access_request' AND subject_id = \(String(due)) ORDER BY id")
-                == ["access-request.submitted", "access-request.expired"])
-            #expect(try await f.ownerQuery(
-                "SELECT template || ' ' || recipient_account_id::text FROM notification_outbox WHERE subject_type = 'access_request' AND subject_id = \(String(due)) AND template = 'request-decided'")
-                == ["request-decided \(requester.rawValue)"])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT status FROM access_requests WHERE id IN (\(overdue), \(due)) ORDER BY id") == ["expired", "expired"])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT action FROM audit_events WHERE subject_type = 'access_request' AND subject_id = \(String(due)) ORDER BY id")
+                    == ["access-request.submitted", "access-request.expired"])
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT template || ' ' || recipient_account_id::text FROM notification_outbox WHERE subject_type = 'access_request' AND subject_id = \(String(due)) AND template = 'request-decided'"
+                )
+                    == ["request-decided \(requester.rawValue)"])
             // And expired requests are final too.
             let revived = await attempt(f, as: superUser) { conn in
                 try await conn.query(

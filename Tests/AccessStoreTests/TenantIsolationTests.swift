@@ -64,8 +64,9 @@ extension Fixture {
                     logger: TestDatabase.logger)
             }
         }
-        return Tenant(organisation: organisation, superUser: superUser, member: member, applicant: applicant,
-                      pending: pending.request.id.rawValue, changeRequest: change.id)
+        return Tenant(
+            organisation: organisation, superUser: superUser, member: member, applicant: applicant,
+            pending: pending.request.id.rawValue, changeRequest: change.id)
     }
 
     /// Rows of a one-column text query run as the application role acting for `actor` (one transaction).
@@ -98,12 +99,16 @@ private func ownedRows(of tenant: Tenant) -> [(table: String, count: PostgresQue
         ("service_desk_tickets", "SELECT count(*)::text FROM service_desk_tickets WHERE organisation_id = \(org) OR requester_id = ANY(\(people))"),
         ("documents", "SELECT count(*)::text FROM documents WHERE organisation_id = \(org) OR owner_id = ANY(\(people))"),
         ("audit_events", "SELECT count(*)::text FROM audit_events WHERE organisation_id = \(org) OR actor_id = ANY(\(people))"),
-        ("notification_outbox",
-         "SELECT count(*)::text FROM notification_outbox WHERE organisation_id = \(org) OR recipient_account_id = ANY(\(people))"),
+        (
+            "notification_outbox",
+            "SELECT count(*)::text FROM notification_outbox WHERE organisation_id = \(org) OR recipient_account_id = ANY(\(people))"
+        ),
         ("accounts", "SELECT count(*)::text FROM accounts WHERE id = ANY(\(people))"),
         ("oms_change_requests", "SELECT count(*)::text FROM oms_change_requests WHERE requester_id = ANY(\(people))"),
-        ("oms_change_request_documents",
-         "SELECT count(*)::text FROM oms_change_request_documents WHERE change_request_id = \(tenant.changeRequest)"),
+        (
+            "oms_change_request_documents",
+            "SELECT count(*)::text FROM oms_change_request_documents WHERE change_request_id = \(tenant.changeRequest)"
+        ),
         ("sessions", "SELECT count(*)::text FROM sessions WHERE account_id = ANY(\(people))"),
         ("credentials", "SELECT count(*)::text FROM credentials WHERE account_id = ANY(\(people))"),
         ("security_answers", "SELECT count(*)::text FROM security_answers WHERE account_id = ANY(\(people))"),
@@ -145,8 +150,9 @@ struct TenantIsolationTests {
                 #expect(all > 0)
                 #expect(try await f.count(as: a.superUser, query) == all, "\(query.sql)")
             }
-            #expect(try await f.rows(as: a.superUser, "SELECT id::text FROM access_requests WHERE status = 'pending'")
-                == [String(a.pending)])
+            #expect(
+                try await f.rows(as: a.superUser, "SELECT id::text FROM access_requests WHERE status = 'pending'")
+                    == [String(a.pending)])
             #expect(try await f.count(as: a.superUser, "SELECT count(*)::text FROM staff_roles") == 0)
         }
     }
@@ -176,32 +182,50 @@ struct TenantIsolationTests {
 
             // Row-level security hides B's rows from UPDATE and DELETE: nothing matches, nothing changes.
             let hidden: [(String, PostgresQuery)] = [
-                ("decide B's request", """
+                (
+                    "decide B's request",
+                    """
                     UPDATE access_requests SET status = 'rejected', decided_by = \(actor), decision_reason = 'not yours'
                     WHERE id = \(b.pending) RETURNING id::text
-                    """),
-                ("revoke B's roles", """
+                    """
+                ),
+                (
+                    "revoke B's roles",
+                    """
                     UPDATE role_assignments SET revoked_at = now(), revoked_by = \(actor)
                     WHERE organisation_id = \(org) RETURNING id::text
-                    """),
-                ("resolve B's ticket", """
+                    """
+                ),
+                (
+                    "resolve B's ticket",
+                    """
                     UPDATE service_desk_tickets SET status = 'resolved', resolution = 'rejected', resolved_by = \(actor), resolved_at = now()
                     WHERE organisation_id = \(org) RETURNING id::text
-                    """),
+                    """
+                ),
                 ("rename B's people", "UPDATE accounts SET display_name = 'taken over' WHERE id = ANY(\(people)) RETURNING id::text"),
-                ("decide B's OMS change", """
+                (
+                    "decide B's OMS change",
+                    """
                     UPDATE oms_change_requests SET status = 'rejected', decided_by = \(actor), decision_reason = 'no'
                     WHERE requester_id = ANY(\(people)) RETURNING id::text
-                    """),
+                    """
+                ),
                 ("revoke B's sessions", "UPDATE sessions SET revoked_at = now() WHERE account_id = ANY(\(people)) RETURNING account_id::text"),
-                ("reset B's passwords", """
+                (
+                    "reset B's passwords",
+                    """
                     UPDATE credentials SET password_hash = '$2b$04$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
                     WHERE account_id = ANY(\(people)) RETURNING account_id::text
-                    """),
-                ("reset B's answers", """
+                    """
+                ),
+                (
+                    "reset B's answers",
+                    """
                     UPDATE security_answers SET answer_hash = '$2b$04$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
                     WHERE account_id = ANY(\(people)) RETURNING account_id::text
-                    """),
+                    """
+                ),
                 ("reuse B's tokens", "UPDATE verification_tokens SET used_at = NULL WHERE account_id = ANY(\(people)) RETURNING account_id::text"),
                 ("replay B's keys", "UPDATE idempotency_keys SET status_code = 500 WHERE account_id = ANY(\(people)) RETURNING id::text"),
                 ("end B's sessions", "DELETE FROM sessions WHERE account_id = ANY(\(people)) RETURNING account_id::text"),
@@ -286,8 +310,9 @@ struct TenantIsolationTests {
                     #expect(try await f.count(as: desk, query) == all, "\(query.sql)")
                 }
             }
-            #expect(try await f.rows(as: desk, "SELECT id::text FROM access_requests WHERE status = 'pending' ORDER BY id")
-                == [String(a.pending), String(b.pending)])
+            #expect(
+                try await f.rows(as: desk, "SELECT id::text FROM access_requests WHERE status = 'pending' ORDER BY id")
+                    == [String(a.pending), String(b.pending)])
         }
     }
 
@@ -314,8 +339,9 @@ struct TenantIsolationTests {
             }
             // Only their own (approved) request is left in view.
             #expect(try await f.count(as: a.superUser, query) == 1)
-            #expect(try await f.count(
-                as: a.superUser, "SELECT count(*)::text FROM accounts WHERE id IN (\(a.member.pgID), \(a.applicant.pgID))") == 0)
+            #expect(
+                try await f.count(
+                    as: a.superUser, "SELECT count(*)::text FROM accounts WHERE id IN (\(a.member.pgID), \(a.applicant.pgID))") == 0)
         }
     }
 

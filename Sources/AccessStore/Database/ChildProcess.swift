@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a program with `posix_spawn` and waits for it: stdin from /dev/null, stdout and stderr to a file.

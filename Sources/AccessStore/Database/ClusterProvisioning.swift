@@ -71,7 +71,8 @@ public enum ClusterProvisioning {
                     try await connection.query(PostgresQuery(unsafeSQL: "\(verb) ROLE \(role) \(options)"), logger: logger)
                 }
                 try await connection.query(
-                    PostgresQuery(unsafeSQL: "GRANT \(DatabaseRole.application), \(DatabaseRole.reporting) TO \(DatabaseRole.owner) WITH ADMIN OPTION"),
+                    PostgresQuery(
+                        unsafeSQL: "GRANT \(DatabaseRole.application), \(DatabaseRole.reporting) TO \(DatabaseRole.owner) WITH ADMIN OPTION"),
                     logger: logger)
             }
             if let database {

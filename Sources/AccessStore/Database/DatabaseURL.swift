@@ -24,7 +24,7 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     /// Parses `postgres://` or `postgresql://` URLs; throws a message naming what is wrong.
     public init(parsing string: String) throws {
         guard let components = URLComponents(string: string),
-              let scheme = components.scheme, ["postgres", "postgresql"].contains(scheme)
+            let scheme = components.scheme, ["postgres", "postgresql"].contains(scheme)
         else {
             throw DatabaseURLError("DATABASE_URL must look like postgres://user:password@host:5432/database (got something else)")
         }

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A PostgreSQL cluster run from the system's server binaries in a local data folder.
@@ -84,8 +84,9 @@ public struct EmbeddedPostgres: Sendable {
 
         if let port = try runningPort() {
             logger.info("adopting the PostgreSQL cluster already running", metadata: ["port": "\(port)"])
-            return Running(host: "127.0.0.1", port: port, superuser: Self.superuser, superuserPassword: superPassword,
-                           dataDirectory: configuration.dataDirectory, startedHere: false)
+            return Running(
+                host: "127.0.0.1", port: port, superuser: Self.superuser, superuserPassword: superPassword,
+                dataDirectory: configuration.dataDirectory, startedHere: false)
         }
 
         let port = try configuration.port ?? Self.freePort()
@@ -101,8 +102,9 @@ public struct EmbeddedPostgres: Sendable {
         guard result.status == 0 else {
             throw EmbeddedPostgresError.commandFailed("pg_ctl start", result.output + tailOfLog())
         }
-        return Running(host: "127.0.0.1", port: port, superuser: Self.superuser, superuserPassword: superPassword,
-                       dataDirectory: configuration.dataDirectory)
+        return Running(
+            host: "127.0.0.1", port: port, superuser: Self.superuser, superuserPassword: superPassword,
+            dataDirectory: configuration.dataDirectory)
     }
 
     /// Stops the cluster (fast shutdown: open sessions are ended, data is safe). A stopped cluster is left alone.
@@ -122,7 +124,7 @@ public struct EmbeddedPostgres: Sendable {
         guard let text = try? String(contentsOf: pidFile, encoding: .utf8) else { return nil }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count > 3, let pid = Int32(lines[0].trimmingCharacters(in: .whitespaces)),
-              let port = Int(lines[3].trimmingCharacters(in: .whitespaces))
+            let port = Int(lines[3].trimmingCharacters(in: .whitespaces))
         else { return nil }
         // Signal 0 probes whether the process exists; EPERM still means it does.
         if kill(pid, 0) == 0 || errno == EPERM { return port }
@@ -139,8 +141,10 @@ public struct EmbeddedPostgres: Sendable {
 
         let result = try run(
             binaries.initdb,
-            ["-D", clusterDirectory.path, "-U", Self.superuser, "--pwfile", pwfile.path,
-             "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"],
+            [
+                "-D", clusterDirectory.path, "-U", Self.superuser, "--pwfile", pwfile.path,
+                "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions",
+            ],
             runAs: runAs
         )
         guard result.status == 0 else { throw EmbeddedPostgresError.commandFailed("initdb", result.output) }

@@ -13,7 +13,7 @@ public enum OrganisationCSV {
             throw ParseError(description: "the file is empty; expected a header row name,country,city[,id]")
         }
         guard let name = header.firstIndex(of: "name"), let country = header.firstIndex(of: "country"),
-              let city = header.firstIndex(of: "city")
+            let city = header.firstIndex(of: "city")
         else { throw ParseError(description: "the header must name the columns name, country and city (got \(header.joined(separator: ",")))") }
         let id = header.firstIndex(of: "id")
         var rows: [StaffAdministration.OrganisationRow] = []
@@ -67,9 +67,14 @@ public enum OrganisationCSV {
             } else {
                 switch character {
                 case "\"": quoted = true
-                case ",": record.append(field); field = ""
+                case ",":
+                    record.append(field)
+                    field = ""
                 case "\n", "\r\n":
-                    record.append(field); records.append(record); record = []; field = ""
+                    record.append(field)
+                    records.append(record)
+                    record = []
+                    field = ""
                 case "\r": break
                 default: field.append(character)
                 }

@@ -35,9 +35,11 @@ public enum SQLScript {
                 var j = i
                 repeat {
                     if chars[j] == "/" && j + 1 < chars.count && chars[j + 1] == "*" {
-                        depth += 1; j += 2
+                        depth += 1
+                        j += 2
                     } else if chars[j] == "*" && j + 1 < chars.count && chars[j + 1] == "/" {
-                        depth -= 1; j += 2
+                        depth -= 1
+                        j += 2
                     } else {
                         j += 1
                     }
@@ -48,9 +50,15 @@ public enum SQLScript {
                 var j = i + 1
                 let escapes = c == "'" && i > 0 && (chars[i - 1] == "E" || chars[i - 1] == "e")
                 while j < chars.count {
-                    if escapes && chars[j] == "\\" { j += 2; continue }
+                    if escapes && chars[j] == "\\" {
+                        j += 2
+                        continue
+                    }
                     if chars[j] == c {
-                        if j + 1 < chars.count && chars[j + 1] == c { j += 2; continue }  // doubled quote
+                        if j + 1 < chars.count && chars[j + 1] == c {
+                            j += 2
+                            continue
+                        }  // doubled quote
                         break
                     }
                     j += 1
@@ -70,7 +78,10 @@ public enum SQLScript {
                     var k = j + 1
                     var end = chars.count
                     while k + tag.count <= chars.count {
-                        if Array(chars[k..<(k + tag.count)]) == tag { end = k + tag.count; break }
+                        if Array(chars[k..<(k + tag.count)]) == tag {
+                            end = k + tag.count
+                            break
+                        }
                         k += 1
                     }
                     append(i..<end)
@@ -99,7 +110,7 @@ extension String {
     func trimmingWhitespace() -> String {
         let scalars = unicodeScalars
         guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-              let end = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+            let end = scalars.lastIndex(where: { !$0.properties.isWhitespace })
         else { return "" }
         return String(scalars[start...end])
     }

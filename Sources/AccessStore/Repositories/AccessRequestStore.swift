@@ -36,56 +36,62 @@ public struct AccessRequestStore: Sendable {
             var organisationExists = false
             var superUsers = 0
             if let organisation {
-                organisationExists = try await connection.first(
-                    "SELECT true FROM organisations WHERE id = \(organisation.rawValue) AND status = 'active'",
-                    as: Bool.self, logger: logger) != nil
+                organisationExists =
+                    try await connection.first(
+                        "SELECT true FROM organisations WHERE id = \(organisation.rawValue) AND status = 'active'",
+                        as: Bool.self, logger: logger) != nil
                 if organisationExists {
                     try await Self.lock(organisation, connection, logger)
                     superUsers = try await Self.activeSuperUsers(organisation, connection, logger)
                 }
             }
-            guard let facts = try await connection.first(
-                """
-                SELECT a.status = 'active',
-                       a.security_questions_waived OR EXISTS (SELECT 1 FROM security_answers s WHERE s.account_id = a.id),
-                       EXISTS (SELECT 1 FROM access_requests r WHERE r.requester_id = a.id AND r.role = \(role.rawValue)
-                               AND r.organisation_id IS NOT DISTINCT FROM \(organisation?.rawValue) AND r.status = 'pending'),
-                       EXISTS (SELECT 1 FROM role_assignments g WHERE g.account_id = a.id AND g.role = \(role.rawValue)
-                               AND g.organisation_id IS NOT DISTINCT FROM \(organisation?.rawValue) AND g.revoked_at IS NULL),
-                       now(),
-                       extract(epoch FROM s.unaffiliated_activation_delay)::float8,
-                       extract(epoch FROM s.request_lifetime)::float8
-                FROM accounts a, settings s WHERE a.id = \(actor.uuid)
-                """,
-                as: (Bool, Bool, Bool, Bool, Date, Double, Double).self, logger: logger)
+            guard
+                let facts = try await connection.first(
+                    """
+                    SELECT a.status = 'active',
+                           a.security_questions_waived OR EXISTS (SELECT 1 FROM security_answers s WHERE s.account_id = a.id),
+                           EXISTS (SELECT 1 FROM access_requests r WHERE r.requester_id = a.id AND r.role = \(role.rawValue)
+                                   AND r.organisation_id IS NOT DISTINCT FROM \(organisation?.rawValue) AND r.status = 'pending'),
+                           EXISTS (SELECT 1 FROM role_assignments g WHERE g.account_id = a.id AND g.role = \(role.rawValue)
+                                   AND g.organisation_id IS NOT DISTINCT FROM \(organisation?.rawValue) AND g.revoked_at IS NULL),
+                           now(),
+                           extract(epoch FROM s.unaffiliated_activation_delay)::float8,
+                           extract(epoch FROM s.request_lifetime)::float8
+                    FROM accounts a, settings s WHERE a.id = \(actor.uuid)
+                    """,
+                    as: (Bool, Bool, Bool, Bool, Date, Double, Double).self, logger: logger)
             else { throw Refusal(.notFound, .r13, "The signed-in account no longer exists.") }
             let (active, questionsSet, pending, holds, now, delay, lifetime) = facts
 
             let decision: SubmissionDecision
             switch policy {
             case .enforced:
-                decision = try ApprovalPolicy.submit(SubmissionFacts(
-                    requester: actor, accountActive: active, securityQuestionsSet: questionsSet, role: role,
-                    organisation: organisation, organisationExists: organisationExists,
-                    organisationActiveSuperUsers: superUsers, hasPendingRequestForSameRole: pending, holdsRole: holds,
-                    now: now, activationDelay: delay, requestLifetime: lifetime)).get()
+                decision = try ApprovalPolicy.submit(
+                    SubmissionFacts(
+                        requester: actor, accountActive: active, securityQuestionsSet: questionsSet, role: role,
+                        organisation: organisation, organisationExists: organisationExists,
+                        organisationActiveSuperUsers: superUsers, hasPendingRequestForSameRole: pending, holdsRole: holds,
+                        now: now, activationDelay: delay, requestLifetime: lifetime)
+                ).get()
             case .databaseOnly:
                 // What the request would be if it were valid; the triggers decide whether it is.
                 let kind = ApprovalPolicy.currentApproverKind(role: role, organisationActiveSuperUsers: superUsers)
-                decision = role == .unaffiliatedUser
+                decision =
+                    role == .unaffiliatedUser
                     ? SubmissionDecision(status: .approved, approverKind: kind, expiresAt: nil, grantEffectiveFrom: now.addingTimeInterval(delay))
                     : SubmissionDecision(status: .pending, approverKind: kind, expiresAt: now.addingTimeInterval(lifetime), grantEffectiveFrom: nil)
             }
 
-            guard let id = try await connection.first(
-                """
-                INSERT INTO access_requests (organisation_id, requester_id, role, justification, status, approver_kind,
-                                             expires_at, decided_at)
-                VALUES (\(organisation?.rawValue), \(actor.uuid), \(role.rawValue), \(justification),
-                        \(decision.status.rawValue), \(decision.approverKind.rawValue), \(decision.expiresAt),
-                        \(decision.status == .approved ? now : nil))
-                RETURNING id
-                """, as: Int64.self, logger: logger)
+            guard
+                let id = try await connection.first(
+                    """
+                    INSERT INTO access_requests (organisation_id, requester_id, role, justification, status, approver_kind,
+                                                 expires_at, decided_at)
+                    VALUES (\(organisation?.rawValue), \(actor.uuid), \(role.rawValue), \(justification),
+                            \(decision.status.rawValue), \(decision.approverKind.rawValue), \(decision.expiresAt),
+                            \(decision.status == .approved ? now : nil))
+                    RETURNING id
+                    """, as: Int64.self, logger: logger)
             else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R13", message: "the request was not stored") }
             let request = try await Self.load(AccessRequestID(id), connection, logger)
             try await Journal.audit(
@@ -120,7 +126,8 @@ public struct AccessRequestStore: Sendable {
                     try await Journal.notifySuperUsers(
                         connection, organisation: organisation, template: "request-filed",
                         subject: "New access request \(id) for \(organisation)",
-                        body: "\(requesterEmail) asks for the role \(role.rawValue) in \(organisation). Approve or reject it in the Account Management portal.",
+                        body:
+                            "\(requesterEmail) asks for the role \(role.rawValue) in \(organisation). Approve or reject it in the Account Management portal.",
                         subjectType: "access_request", subjectID: String(id), logger: logger)
                 }
             }
@@ -148,13 +155,15 @@ public struct AccessRequestStore: Sendable {
             if let organisation = request.organisation {
                 try await Self.lock(organisation, connection, logger)
                 superUsers = try await Self.activeSuperUsers(organisation, connection, logger)
-                actorIsSuperUser = try await connection.first(
-                    "SELECT spor_is_active_super_user(\(actor.uuid), \(organisation.rawValue))", as: Bool.self, logger: logger) ?? false
+                actorIsSuperUser =
+                    try await connection.first(
+                        "SELECT spor_is_active_super_user(\(actor.uuid), \(organisation.rawValue))", as: Bool.self, logger: logger) ?? false
             }
             let staffRoles = try await Self.staffRoles(of: actor, connection, logger)
-            let hasTicket = try await connection.first(
-                "SELECT true FROM service_desk_tickets WHERE access_request_id = \(id.rawValue) AND status = 'open' LIMIT 1",
-                as: Bool.self, logger: logger) ?? false
+            let hasTicket =
+                try await connection.first(
+                    "SELECT true FROM service_desk_tickets WHERE access_request_id = \(id.rawValue) AND status = 'open' LIMIT 1",
+                    as: Bool.self, logger: logger) ?? false
             let now = try await Self.now(connection, logger)
             var facts = DecisionFacts(
                 request: request.snapshot, actor: Actor(id: actor, staffRoles: staffRoles), channel: channel,
@@ -328,15 +337,18 @@ public struct AccessRequestStore: Sendable {
             if let organisation = assignment.organisation {
                 try await Self.lock(organisation, connection, logger)
                 superUsers = try await Self.activeSuperUsers(organisation, connection, logger)
-                actorIsSuperUser = try await connection.first(
-                    "SELECT spor_is_active_super_user(\(actor.uuid), \(organisation.rawValue))", as: Bool.self, logger: logger) ?? false
+                actorIsSuperUser =
+                    try await connection.first(
+                        "SELECT spor_is_active_super_user(\(actor.uuid), \(organisation.rawValue))", as: Bool.self, logger: logger) ?? false
                 assignment = try await Self.loadAssignment(id, connection, logger)  // as of the lock
             }
             if policy == .enforced {
                 let staffRoles = try await Self.staffRoles(of: actor, connection, logger)
-                try ApprovalPolicy.revoke(RevocationFacts(
-                    assignment: assignment.snapshot, actor: Actor(id: actor, staffRoles: staffRoles), channel: channel,
-                    actorIsActiveSuperUser: actorIsSuperUser, organisationActiveSuperUsers: superUsers)).get()
+                try ApprovalPolicy.revoke(
+                    RevocationFacts(
+                        assignment: assignment.snapshot, actor: Actor(id: actor, staffRoles: staffRoles), channel: channel,
+                        actorIsActiveSuperUser: actorIsSuperUser, organisationActiveSuperUsers: superUsers)
+                ).get()
             }
             try await connection.query(
                 """
@@ -377,9 +389,11 @@ public struct AccessRequestStore: Sendable {
     static func staffRoles(of account: AccountID, _ connection: PostgresConnection, _ logger: Logger) async throws -> Set<StaffRole> {
         var roles: Set<StaffRole> = []
         for name in try await connection.all(
-            "SELECT role FROM staff_roles WHERE account_id = \(account.uuid)", as: String.self, logger: logger) {
-            let effective = try await connection.first(
-                "SELECT spor_has_staff_role(\(account.uuid), \(name))", as: Bool.self, logger: logger) ?? false
+            "SELECT role FROM staff_roles WHERE account_id = \(account.uuid)", as: String.self, logger: logger)
+        {
+            let effective =
+                try await connection.first(
+                    "SELECT spor_has_staff_role(\(account.uuid), \(name))", as: Bool.self, logger: logger) ?? false
             if let role = StaffRole(rawValue: name), effective {
                 roles.insert(role)
             }
@@ -397,14 +411,15 @@ public struct AccessRequestStore: Sendable {
         _ request: AccessRequest, effectiveFrom: Date?, firstSuperUser: Bool, actor: AccountID,
         _ connection: PostgresConnection, _ logger: Logger
     ) async throws -> RoleAssignment {
-        guard let id = try await connection.first(
-            """
-            INSERT INTO role_assignments (organisation_id, account_id, role, source, access_request_id, first_super_user,
-                                          effective_from)
-            VALUES (\(request.organisation?.rawValue), \(request.requester.uuid), \(request.role.rawValue), 'access-request',
-                    \(request.id.rawValue), \(firstSuperUser), coalesce(\(effectiveFrom), now()))
-            RETURNING id
-            """, as: Int64.self, logger: logger)
+        guard
+            let id = try await connection.first(
+                """
+                INSERT INTO role_assignments (organisation_id, account_id, role, source, access_request_id, first_super_user,
+                                              effective_from)
+                VALUES (\(request.organisation?.rawValue), \(request.requester.uuid), \(request.role.rawValue), 'access-request',
+                        \(request.id.rawValue), \(firstSuperUser), coalesce(\(effectiveFrom), now()))
+                RETURNING id
+                """, as: Int64.self, logger: logger)
         else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R4", message: "the role was not granted") }
         try await Journal.audit(
             connection, actor: actor, organisation: request.organisation, action: "role-assignment.granted",
@@ -415,13 +430,14 @@ public struct AccessRequestStore: Sendable {
     }
 
     static func load(_ id: AccessRequestID, _ connection: PostgresConnection, _ logger: Logger) async throws -> AccessRequest {
-        guard let row = try await connection.first(
-            """
-            SELECT organisation_id, requester_id, role, justification, status, approver_kind, created_at, expires_at,
-                   decided_by, decided_at, decision_reason
-            FROM access_requests WHERE id = \(id.rawValue)
-            """,
-            as: (String?, UUID, String, String?, String, String, Date, Date?, UUID?, Date?, String?).self, logger: logger)
+        guard
+            let row = try await connection.first(
+                """
+                SELECT organisation_id, requester_id, role, justification, status, approver_kind, created_at, expires_at,
+                       decided_by, decided_at, decision_reason
+                FROM access_requests WHERE id = \(id.rawValue)
+                """,
+                as: (String?, UUID, String, String?, String, String, Date, Date?, UUID?, Date?, String?).self, logger: logger)
         else { throw Refusal(.notFound, .r13, "Access request \(id) not found.") }
         let (organisation, requester, role, justification, status, kind, createdAt, expiresAt, decidedBy, decidedAt, reason) = row
         guard let role = Role(rawValue: role), let status = RequestStatus(rawValue: status), let kind = ApproverKind(rawValue: kind)
@@ -433,11 +449,12 @@ public struct AccessRequestStore: Sendable {
     }
 
     static func loadAssignment(_ id: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> RoleAssignment {
-        guard let row = try await connection.first(
-            """
-            SELECT organisation_id, account_id, role, access_request_id, first_super_user, effective_from, revoked_at
-            FROM role_assignments WHERE id = \(id)
-            """, as: (String?, UUID, String, Int64?, Bool, Date, Date?).self, logger: logger)
+        guard
+            let row = try await connection.first(
+                """
+                SELECT organisation_id, account_id, role, access_request_id, first_super_user, effective_from, revoked_at
+                FROM role_assignments WHERE id = \(id)
+                """, as: (String?, UUID, String, Int64?, Bool, Date, Date?).self, logger: logger)
         else { throw Refusal(.notFound, .r13, "Role assignment not found.") }
         let (organisation, account, role, request, first, effectiveFrom, revokedAt) = row
         guard let role = Role(rawValue: role)

@@ -105,12 +105,13 @@ public struct AdministrationQueries: Sendable {
     public func letter(actor: AccountID, ticket id: Int64) async throws -> Upload {
         try await database.transaction(actor: actor) { connection in
             try await Self.requireStaffRole(.serviceDesk, actor: actor, connection, logger)
-            guard let row = try await connection.first(
-                """
-                SELECT d.file_name, d.content_type, d.bytes
-                FROM service_desk_tickets t JOIN documents d ON d.id = t.letter_document_id
-                WHERE t.id = \(id)
-                """, as: (String, String, ByteBuffer).self, logger: logger)
+            guard
+                let row = try await connection.first(
+                    """
+                    SELECT d.file_name, d.content_type, d.bytes
+                    FROM service_desk_tickets t JOIN documents d ON d.id = t.letter_document_id
+                    WHERE t.id = \(id)
+                    """, as: (String, String, ByteBuffer).self, logger: logger)
             else { throw Refusal(.notFound, .r13, "Service desk ticket \(id) not found.") }
             var bytes = row.2
             return Upload(fileName: row.0, contentType: row.1, bytes: bytes.readBytes(length: bytes.readableBytes) ?? [])
@@ -157,14 +158,15 @@ public struct AdministrationQueries: Sendable {
     }
 
     static func loadChangeRequest(_ id: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> ChangeRequest {
-        guard let row = try await connection.first(
-            """
-            SELECT requester_id, name, country, city, address, justification, status, created_at, decided_at,
-                   decision_reason, organisation_id,
-                   (SELECT count(*) FROM oms_change_request_documents d WHERE d.change_request_id = c.id)
-            FROM oms_change_requests c WHERE id = \(id)
-            """, as: (UUID, String, String, String, String?, String?, String, Date, Date?, String?, String?, Int64).self,
-            logger: logger)
+        guard
+            let row = try await connection.first(
+                """
+                SELECT requester_id, name, country, city, address, justification, status, created_at, decided_at,
+                       decision_reason, organisation_id,
+                       (SELECT count(*) FROM oms_change_request_documents d WHERE d.change_request_id = c.id)
+                FROM oms_change_requests c WHERE id = \(id)
+                """, as: (UUID, String, String, String, String?, String?, String, Date, Date?, String?, String?, Int64).self,
+                logger: logger)
         else { throw Refusal(.notFound, .r13, "OMS change request \(id) not found.") }
         return ChangeRequest(
             id: id, requester: AccountID(row.0), name: row.1, country: row.2, city: row.3, address: row.4,
@@ -211,8 +213,9 @@ public struct AdministrationQueries: Sendable {
                 ORDER BY id DESC LIMIT \(limit)
                 """, as: (Int64, Date, UUID?, String, String?, String, String, String?, String?).self, logger: logger)
             return rows.map {
-                AuditEvent(id: $0.0, occurredAt: $0.1, actor: $0.2.map(AccountID.init), action: $0.3, organisation: $0.4,
-                           subjectType: $0.5, subjectID: $0.6, before: $0.7, after: $0.8)
+                AuditEvent(
+                    id: $0.0, occurredAt: $0.1, actor: $0.2.map(AccountID.init), action: $0.3, organisation: $0.4,
+                    subjectType: $0.5, subjectID: $0.6, before: $0.7, after: $0.8)
             }
         }
     }
@@ -256,11 +259,12 @@ public struct AdministrationQueries: Sendable {
     static func requireOrganisationVisible(
         _ organisation: OrganisationID, actor: AccountID, _ connection: PostgresConnection, _ logger: Logger
     ) async throws {
-        let allowed = try await connection.first(
-            """
-            SELECT EXISTS (SELECT 1 FROM organisations WHERE id = \(organisation.rawValue))
-               AND (spor_actor_is_staff() OR spor_is_active_super_user(\(actor.uuid), \(organisation.rawValue)))
-            """, as: Bool.self, logger: logger) ?? false
+        let allowed =
+            try await connection.first(
+                """
+                SELECT EXISTS (SELECT 1 FROM organisations WHERE id = \(organisation.rawValue))
+                   AND (spor_actor_is_staff() OR spor_is_active_super_user(\(actor.uuid), \(organisation.rawValue)))
+                """, as: Bool.self, logger: logger) ?? false
         guard allowed else { throw Refusal(.notFound, .r13, "Organisation \(organisation) has nothing for you here.") }
     }
 
@@ -268,8 +272,9 @@ public struct AdministrationQueries: Sendable {
     static func requireStaffRole(
         _ role: StaffRole, actor: AccountID, _ connection: PostgresConnection, _ logger: Logger
     ) async throws {
-        let holds = try await connection.first(
-            "SELECT spor_has_staff_role(\(actor.uuid), \(role.rawValue))", as: Bool.self, logger: logger) ?? false
+        let holds =
+            try await connection.first(
+                "SELECT spor_has_staff_role(\(actor.uuid), \(role.rawValue))", as: Bool.self, logger: logger) ?? false
         guard holds else { throw Refusal(.notFound, .r13, "There is nothing at this address.") }
     }
 }

@@ -33,18 +33,20 @@ public struct OMSChangeRequestStore: Sendable {
     ) async throws -> OMSChangeRequest {
         try await database.transaction(actor: actor) { connection in
             if policy == .enforced {
-                let effective = try await connection.first(
-                    """
-                    SELECT EXISTS (SELECT 1 FROM role_assignments WHERE account_id = \(actor.uuid) AND revoked_at IS NULL
-                                   AND effective_from <= now())
-                    """, as: Bool.self, logger: logger) ?? false
+                let effective =
+                    try await connection.first(
+                        """
+                        SELECT EXISTS (SELECT 1 FROM role_assignments WHERE account_id = \(actor.uuid) AND revoked_at IS NULL
+                                       AND effective_from <= now())
+                        """, as: Bool.self, logger: logger) ?? false
                 try ApprovalPolicy.canFileOMSChangeRequest(hasEffectiveSPORRole: effective).get()
             }
-            guard let id = try await connection.first(
-                """
-                INSERT INTO oms_change_requests (requester_id, name, country, city, address, justification)
-                VALUES (\(actor.uuid), \(name), \(country), \(city), \(address), \(justification)) RETURNING id
-                """, as: Int64.self, logger: logger)
+            guard
+                let id = try await connection.first(
+                    """
+                    INSERT INTO oms_change_requests (requester_id, name, country, city, address, justification)
+                    VALUES (\(actor.uuid), \(name), \(country), \(city), \(address), \(justification)) RETURNING id
+                    """, as: Int64.self, logger: logger)
             else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R17", message: "the change request was not stored") }
             for upload in documents {
                 let document = try await Documents.insert(upload, owner: actor, organisation: nil, connection, logger)
@@ -75,9 +77,11 @@ public struct OMSChangeRequestStore: Sendable {
             }
             var organisation: OrganisationID?
             if approve {
-                guard let created = try await connection.first(
-                    "INSERT INTO organisations (name, country, city) VALUES (\(request.name), \(request.country), \(request.city)) RETURNING id",
-                    as: String.self, logger: logger).flatMap(OrganisationID.init)
+                guard
+                    let created = try await connection.first(
+                        "INSERT INTO organisations (name, country, city) VALUES (\(request.name), \(request.country), \(request.city)) RETURNING id",
+                        as: String.self, logger: logger
+                    ).flatMap(OrganisationID.init)
                 else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R17", message: "the organisation was not created") }
                 organisation = created
                 try await Journal.audit(
@@ -99,21 +103,24 @@ public struct OMSChangeRequestStore: Sendable {
             try await Journal.notify(
                 connection, organisation: organisation, recipient: request.requester, email: email,
                 template: "oms-change-request-decided",
-                subject: approve ? "\(request.name) was added to OMS as \(organisation?.rawValue ?? "")"
-                                 : "Your OMS change request \(id) was rejected",
-                body: approve ? "Your organisation is now in the OMS dictionary with id \(organisation?.rawValue ?? ""). You can request the SPOR Industry Super User role for it."
-                              : "Your request to add \(request.name) to OMS was rejected: \(reason ?? "")",
+                subject: approve
+                    ? "\(request.name) was added to OMS as \(organisation?.rawValue ?? "")"
+                    : "Your OMS change request \(id) was rejected",
+                body: approve
+                    ? "Your organisation is now in the OMS dictionary with id \(organisation?.rawValue ?? ""). You can request the SPOR Industry Super User role for it."
+                    : "Your request to add \(request.name) to OMS was rejected: \(reason ?? "")",
                 subjectType: "oms_change_request", subjectID: String(id), logger: logger)
             return try await Self.load(id, connection, logger)
         }
     }
 
     static func load(_ id: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> OMSChangeRequest {
-        guard let row = try await connection.first(
-            """
-            SELECT requester_id, name, country, city, status, organisation_id, decision_reason
-            FROM oms_change_requests WHERE id = \(id)
-            """, as: (UUID, String, String, String, String, String?, String?).self, logger: logger)
+        guard
+            let row = try await connection.first(
+                """
+                SELECT requester_id, name, country, city, status, organisation_id, decision_reason
+                FROM oms_change_requests WHERE id = \(id)
+                """, as: (UUID, String, String, String, String, String?, String?).self, logger: logger)
         else { throw Refusal(.notFound, .r13, "OMS change request \(id) not found.") }
         return OMSChangeRequest(
             id: id, requester: AccountID(row.0), name: row.1, country: row.2, city: row.3, status: row.4,

@@ -37,11 +37,15 @@ public struct Queries: Sendable {
     }
 
     public func organisation(_ id: OrganisationID) async throws -> Organisation {
-        guard let found = try await database.transaction(actor: nil, { connection in
-            try await connection.first(
-                "SELECT name, country, city, status FROM organisations WHERE id = \(id.rawValue)",
-                as: (String, String, String, String).self, logger: logger)
-        }) else { throw Refusal(.notFound, .r1, "Organisation \(id) is not in OMS.") }
+        guard
+            let found = try await database.transaction(
+                actor: nil,
+                { connection in
+                    try await connection.first(
+                        "SELECT name, country, city, status FROM organisations WHERE id = \(id.rawValue)",
+                        as: (String, String, String, String).self, logger: logger)
+                })
+        else { throw Refusal(.notFound, .r1, "Organisation \(id) is not in OMS.") }
         return Organisation(id: id, name: found.0, country: found.1, city: found.2, status: found.3)
     }
 
@@ -64,9 +68,10 @@ public struct Queries: Sendable {
         actor: AccountID, organisation: OrganisationID, status: RequestStatus?, before: Int64?, limit: Int
     ) async throws -> [AccessRequest] {
         try await database.transaction(actor: actor) { connection in
-            let allowed = try await connection.first(
-                "SELECT spor_actor_is_staff() OR spor_is_active_super_user(\(actor.uuid), \(organisation.rawValue))",
-                as: Bool.self, logger: logger) ?? false
+            let allowed =
+                try await connection.first(
+                    "SELECT spor_actor_is_staff() OR spor_is_active_super_user(\(actor.uuid), \(organisation.rawValue))",
+                    as: Bool.self, logger: logger) ?? false
             guard allowed else { throw Refusal(.notFound, .r13, "Organisation \(organisation) has nothing for you here.") }
             let ids = try await connection.all(
                 """

@@ -76,12 +76,13 @@ public struct SessionStore: Sendable {
         let token = AccountStore.randomToken()
         let seconds = Double(lifetime.components.seconds)
         let expiresAt = try await database.transaction(actor: account) { connection in
-            guard let expiresAt = try await connection.first(
-                """
-                INSERT INTO sessions (token_hash, account_id, expires_at)
-                VALUES (\(AccountStore.sha256(token)), \(account.uuid), now() + make_interval(secs => \(seconds)))
-                RETURNING expires_at
-                """, as: Date.self, logger: logger)
+            guard
+                let expiresAt = try await connection.first(
+                    """
+                    INSERT INTO sessions (token_hash, account_id, expires_at)
+                    VALUES (\(AccountStore.sha256(token)), \(account.uuid), now() + make_interval(secs => \(seconds)))
+                    RETURNING expires_at
+                    """, as: Date.self, logger: logger)
             else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R13", message: "the session was not stored") }
             return expiresAt
         }
@@ -108,12 +109,13 @@ public struct SessionStore: Sendable {
 
     public func profile(of account: AccountID) async throws -> Profile {
         try await database.transaction(actor: account) { connection in
-            guard let (email, name, status, questions) = try await connection.first(
-                """
-                SELECT email, display_name, status,
-                       security_questions_waived OR EXISTS (SELECT 1 FROM security_answers s WHERE s.account_id = a.id)
-                FROM accounts a WHERE id = \(account.uuid)
-                """, as: (String, String, String, Bool).self, logger: logger)
+            guard
+                let (email, name, status, questions) = try await connection.first(
+                    """
+                    SELECT email, display_name, status,
+                           security_questions_waived OR EXISTS (SELECT 1 FROM security_answers s WHERE s.account_id = a.id)
+                    FROM accounts a WHERE id = \(account.uuid)
+                    """, as: (String, String, String, Bool).self, logger: logger)
             else { throw Refusal(.notFound, .r13, "Account not found.") }
             let staff = try await AccessRequestStore.staffRoles(of: account, connection, logger).sorted { $0.rawValue < $1.rawValue }
             let ids = try await connection.all(

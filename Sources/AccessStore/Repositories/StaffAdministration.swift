@@ -21,33 +21,33 @@ public struct StaffAdministration: Sendable {
     public func addStaff(email: String, displayName: String, role: StaffRole, password: String?, bcryptCost: UInt8 = 12) async throws -> AccountID {
         let hash = password.map { Bcrypt.hash($0, cost: bcryptCost) }
         do {
-        return try await client.withTransaction(logger: logger) { connection in
-            let existing = try await connection.first(
-                "SELECT id FROM accounts WHERE lower(email) = lower(\(email))", as: UUID.self, logger: logger)
-            let account = existing.map(AccountID.init) ?? AccountID(UUID())
-            if existing == nil {
-                guard let hash else {
-                    throw Refusal(.validationFailed, .r4, "A new staff account needs a password.", field: "password")
+            return try await client.withTransaction(logger: logger) { connection in
+                let existing = try await connection.first(
+                    "SELECT id FROM accounts WHERE lower(email) = lower(\(email))", as: UUID.self, logger: logger)
+                let account = existing.map(AccountID.init) ?? AccountID(UUID())
+                if existing == nil {
+                    guard let hash else {
+                        throw Refusal(.validationFailed, .r4, "A new staff account needs a password.", field: "password")
+                    }
+                    try await connection.query(
+                        """
+                        INSERT INTO accounts (id, email, display_name, status, security_questions_waived, verified_at)
+                        VALUES (\(account.uuid), \(email), \(displayName), 'active', true, now())
+                        """, logger: logger)
+                    try await connection.query(
+                        "INSERT INTO credentials (account_id, password_hash) VALUES (\(account.uuid), \(hash))", logger: logger)
+                    try await Journal.audit(
+                        connection, actor: nil, organisation: nil, action: "account.created-by-administrator",
+                        subjectType: "account", subjectID: account.rawValue, after: ["email": email, "status": "active"], logger: logger)
                 }
                 try await connection.query(
-                    """
-                    INSERT INTO accounts (id, email, display_name, status, security_questions_waived, verified_at)
-                    VALUES (\(account.uuid), \(email), \(displayName), 'active', true, now())
-                    """, logger: logger)
-                try await connection.query(
-                    "INSERT INTO credentials (account_id, password_hash) VALUES (\(account.uuid), \(hash))", logger: logger)
+                    "INSERT INTO staff_roles (account_id, role) VALUES (\(account.uuid), \(role.rawValue)) ON CONFLICT DO NOTHING",
+                    logger: logger)
                 try await Journal.audit(
-                    connection, actor: nil, organisation: nil, action: "account.created-by-administrator",
-                    subjectType: "account", subjectID: account.rawValue, after: ["email": email, "status": "active"], logger: logger)
+                    connection, actor: nil, organisation: nil, action: "staff-role.granted", subjectType: "account",
+                    subjectID: account.rawValue, after: ["role": role.rawValue], logger: logger)
+                return account
             }
-            try await connection.query(
-                "INSERT INTO staff_roles (account_id, role) VALUES (\(account.uuid), \(role.rawValue)) ON CONFLICT DO NOTHING",
-                logger: logger)
-            try await Journal.audit(
-                connection, actor: nil, organisation: nil, action: "staff-role.granted", subjectType: "account",
-                subjectID: account.rawValue, after: ["role": role.rawValue], logger: logger)
-            return account
-        }
         } catch {
             throw StoreErrors.map(error)
         }
@@ -70,33 +70,33 @@ public struct StaffAdministration: Sendable {
     /// Loads organisations into the OMS dictionary (R1) in one transaction; returns their ids.
     public func importOrganisations(_ rows: [OrganisationRow]) async throws -> [OrganisationID] {
         do {
-        return try await client.withTransaction(logger: logger) { connection in
-            var ids: [OrganisationID] = []
-            for row in rows {
-                let inserted: String?
-                if let id = row.id {
-                    inserted = try await connection.first(
-                        "INSERT INTO organisations (id, name, country, city) VALUES (\(id.rawValue), \(row.name), \(row.country), \(row.city)) RETURNING id",
-                        as: String.self, logger: logger)
-                    // Keep the sequence ahead of ids given explicitly, so the next assigned id cannot collide.
-                    try await connection.query(
-                        """
-                        SELECT setval('organisation_number_seq', greatest(substr(\(id.rawValue), 5)::bigint,
-                                      (SELECT last_value FROM organisation_number_seq)))
-                        """, logger: logger)
-                } else {
-                    inserted = try await connection.first(
-                        "INSERT INTO organisations (name, country, city) VALUES (\(row.name), \(row.country), \(row.city)) RETURNING id",
-                        as: String.self, logger: logger)
+            return try await client.withTransaction(logger: logger) { connection in
+                var ids: [OrganisationID] = []
+                for row in rows {
+                    let inserted: String?
+                    if let id = row.id {
+                        inserted = try await connection.first(
+                            "INSERT INTO organisations (id, name, country, city) VALUES (\(id.rawValue), \(row.name), \(row.country), \(row.city)) RETURNING id",
+                            as: String.self, logger: logger)
+                        // Keep the sequence ahead of ids given explicitly, so the next assigned id cannot collide.
+                        try await connection.query(
+                            """
+                            SELECT setval('organisation_number_seq', greatest(substr(\(id.rawValue), 5)::bigint,
+                                          (SELECT last_value FROM organisation_number_seq)))
+                            """, logger: logger)
+                    } else {
+                        inserted = try await connection.first(
+                            "INSERT INTO organisations (name, country, city) VALUES (\(row.name), \(row.country), \(row.city)) RETURNING id",
+                            as: String.self, logger: logger)
+                    }
+                    guard let inserted, let id = OrganisationID(inserted) else { continue }
+                    try await Journal.audit(
+                        connection, actor: nil, organisation: id, action: "organisation.imported", subjectType: "organisation",
+                        subjectID: id.rawValue, after: ["name": row.name, "country": row.country, "city": row.city], logger: logger)
+                    ids.append(id)
                 }
-                guard let inserted, let id = OrganisationID(inserted) else { continue }
-                try await Journal.audit(
-                    connection, actor: nil, organisation: id, action: "organisation.imported", subjectType: "organisation",
-                    subjectID: id.rawValue, after: ["name": row.name, "country": row.country, "city": row.city], logger: logger)
-                ids.append(id)
+                return ids
             }
-            return ids
-        }
         } catch {
             throw StoreErrors.map(error)
         }

@@ -66,25 +66,28 @@ public struct TicketStore: Sendable {
         try await database.transaction(actor: actor) { connection in
             let request = try await AccessRequestStore.load(id, connection, logger)
             if policy == .enforced {
-                _ = try TicketPolicy.validate(TicketPolicy.Facts(
-                    subject: subject, request: request.snapshot, opener: actor, signatoryOrganisation: signatory.organisation,
-                    signatoryHasManagerialAuthority: signatory.hasManagerialAuthority, letter: letter.bytes,
-                    letterContentType: letter.contentType)).get()
+                _ = try TicketPolicy.validate(
+                    TicketPolicy.Facts(
+                        subject: subject, request: request.snapshot, opener: actor, signatoryOrganisation: signatory.organisation,
+                        signatoryHasManagerialAuthority: signatory.hasManagerialAuthority, letter: letter.bytes,
+                        letterContentType: letter.contentType)
+                ).get()
             }
             guard let organisation = request.organisation else {
                 throw Refusal(.validationFailed, .r10, "Only organisation requests have tickets.", field: "accessRequestId")
             }
             let document = try await Documents.insert(letter, owner: actor, organisation: organisation, connection, logger)
-            guard let ticketID = try await connection.first(
-                """
-                INSERT INTO service_desk_tickets (organisation_id, access_request_id, requester_id, subject, description,
-                    signatory_name, signatory_job_title, signatory_email, signatory_organisation_id,
-                    signatory_has_managerial_authority, letter_document_id, due_at)
-                VALUES (\(organisation.rawValue), \(id.rawValue), \(actor.uuid), \(subject), \(description), \(signatory.name),
-                        \(signatory.jobTitle), \(signatory.email), \(signatory.organisation.rawValue),
-                        \(signatory.hasManagerialAuthority), \(document), now() + interval '24 hours')
-                RETURNING id
-                """, as: Int64.self, logger: logger)
+            guard
+                let ticketID = try await connection.first(
+                    """
+                    INSERT INTO service_desk_tickets (organisation_id, access_request_id, requester_id, subject, description,
+                        signatory_name, signatory_job_title, signatory_email, signatory_organisation_id,
+                        signatory_has_managerial_authority, letter_document_id, due_at)
+                    VALUES (\(organisation.rawValue), \(id.rawValue), \(actor.uuid), \(subject), \(description), \(signatory.name),
+                            \(signatory.jobTitle), \(signatory.email), \(signatory.organisation.rawValue),
+                            \(signatory.hasManagerialAuthority), \(document), now() + interval '24 hours')
+                    RETURNING id
+                    """, as: Int64.self, logger: logger)
             else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R10", message: "the ticket was not stored") }
             try await Journal.audit(
                 connection, actor: actor, organisation: organisation, action: "service-desk-ticket.opened",
@@ -106,11 +109,12 @@ public struct TicketStore: Sendable {
     }
 
     static func load(_ id: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> ServiceDeskTicket {
-        guard let row = try await connection.first(
-            """
-            SELECT organisation_id, access_request_id, requester_id, subject, status, opened_at, due_at, resolution, resolved_at
-            FROM service_desk_tickets WHERE id = \(id)
-            """, as: (String, Int64, UUID, String, String, Date, Date, String?, Date?).self, logger: logger),
+        guard
+            let row = try await connection.first(
+                """
+                SELECT organisation_id, access_request_id, requester_id, subject, status, opened_at, due_at, resolution, resolved_at
+                FROM service_desk_tickets WHERE id = \(id)
+                """, as: (String, Int64, UUID, String, String, Date, Date, String?, Date?).self, logger: logger),
             let organisation = OrganisationID(row.0)
         else { throw Refusal(.notFound, .r13, "Service desk ticket \(id) not found.") }
         return ServiceDeskTicket(
