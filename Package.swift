@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
 let package = Package(
@@ -15,7 +15,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -27,9 +29,9 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
-        /// Pure value types and the approval policy (the Swift half of the rules). No I/O.
+        /// The domain: value types and the Swift half of every rule (pure functions, no I/O). Foundation only.
         .target(name: "AccessDomain"),
-        /// PostgreSQL: embedded cluster, migrations, repositories.
+        /// PostgreSQL: connection, one-transaction commands, repositories, migrations, reports.
         .target(
             name: "AccessStore",
             dependencies: [
@@ -38,46 +40,82 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        /// HTTP: routes, middleware, problem details, health and metrics.
+        /// A PostgreSQL cluster from the system's server binaries in a local folder: start, stop, provision.
+        .target(
+            name: "EmbeddedPostgres",
+            dependencies: [
+                "AccessStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        /// The HTTP contract: `openapi.yaml` and the types and server protocol generated from it.
+        .target(
+            name: "AccessOpenAPI",
+            dependencies: [
+                "AccessDomain",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            ],
+            resources: [.copy("openapi.yaml")],
+            // The generated code imports as `package`; SwiftPM's resource accessor imports plainly.
+            swiftSettings: [.enableUpcomingFeature("InternalImportsByDefault")],
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
+        ),
+        /// HTTP: the handlers of the generated protocol, middleware, problem details, health, metrics, workers.
         .target(
             name: "AccessAPI",
             dependencies: [
                 "AccessDomain",
                 "AccessStore",
+                "AccessOpenAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
-            ],
-            resources: [.copy("openapi.yaml")],
-            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
+            ]
         ),
+        /// The command: serve, migrate, staff, organisations, report.
         .executableTarget(
             name: "spor-access",
             dependencies: [
                 "AccessAPI",
+                "AccessDomain",
                 "AccessStore",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                "EmbeddedPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         /// Test support shared by the test targets: a throwaway PostgreSQL cluster and a database per test.
         .target(
             name: "AccessTestSupport",
-            dependencies: ["AccessStore", .product(name: "PostgresNIO", package: "postgres-nio")]
+            dependencies: [
+                "AccessDomain",
+                "AccessStore",
+                "EmbeddedPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "AccessDomainTests", dependencies: ["AccessDomain"]),
         .testTarget(
             name: "AccessStoreTests",
             dependencies: [
+                "AccessDomain",
                 "AccessStore",
+                "EmbeddedPostgres",
                 "AccessTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
@@ -85,8 +123,13 @@ let package = Package(
             name: "AccessAPITests",
             dependencies: [
                 "AccessAPI",
+                "AccessDomain",
+                "AccessStore",
                 "AccessTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ],

@@ -1,4 +1,5 @@
 import AccessDomain
+import AccessOpenAPI
 import AccessStore
 import Foundation
 import OpenAPIRuntime
@@ -16,10 +17,9 @@ extension APIHandler {
         _ input: Operations.ListOrganisationMembers.Input
     ) async throws -> Operations.ListOrganisationMembers.Output {
         let actor = try RequestActor.required()
-        let organisation = try Validate.organisation(input.path.orgId, field: "orgId")
         let limit = try Paging.limit(input.query.limit)
         let before = try Paging.before(input.query.cursor)
-        let found = try await administration.members(actor: actor, organisation: organisation, before: before, limit: limit + 1)
+        let found = try await administration.members(actor: actor, organisation: input.path.orgId, before: before, limit: limit + 1)
         let page = Array(found.prefix(limit))
         return .ok(
             .init(
@@ -27,21 +27,16 @@ extension APIHandler {
                     .init(
                         items: page.map { member in
                             .init(
-                                accountId: member.account.rawValue, email: member.email, displayName: member.displayName,
-                                roles: member.assignments.map { assignment in
-                                    .init(
-                                        assignmentId: assignment.id, role: .init(rawValue: assignment.role.rawValue) ?? .sporIndustryUser,
-                                        effectiveFrom: assignment.effectiveFrom)
-                                })
+                                accountId: member.account, email: member.email, displayName: member.displayName,
+                                roles: member.assignments.map { .init(assignmentId: $0.id, role: $0.role, effectiveFrom: $0.effectiveFrom) })
                         },
                         nextCursor: found.count > limit ? page.last.map { Paging.cursor(before: $0.cursorKey) } : nil))))
     }
 
     func revokeMemberRole(_ input: Operations.RevokeMemberRole.Input) async throws -> Operations.RevokeMemberRole.Output {
         let actor = try RequestActor.required()
-        let organisation = try Validate.organisation(input.path.orgId, field: "orgId")
-        let account = try Validate.account(input.path.accountId, field: "accountId")
-        guard let role = Role(rawValue: input.path.role.rawValue), role.needsOrganisation else {
+        let (organisation, account, role) = (input.path.orgId, input.path.accountId, input.path.role)
+        guard role.needsOrganisation else {
             throw Problem.validation("role must be an organisation role.", field: "role")
         }
         var reason: String?
@@ -51,14 +46,8 @@ extension APIHandler {
         }
         let assignment = try await administration.activeAssignment(
             actor: actor, account: account, role: role, organisation: organisation)
-        let channel: RevocationChannel
-        if try await administration.staffRoles(of: actor).contains(.serviceDesk) {
-            channel = .serviceDesk
-        } else if account == actor {
-            channel = .own
-        } else {
-            channel = .organisation
-        }
+        let channel = ApprovalPolicy.revocationChannel(
+            actor: Actor(id: actor, staffRoles: try await administration.staffRoles(of: actor)), holder: account)
         _ = try await requests.revoke(
             actor: actor, assignment: assignment, channel: channel, reason: reason, expectedOrganisation: organisation)
         return .noContent(.init())
@@ -71,7 +60,7 @@ extension APIHandler {
         let limit = try Paging.limit(input.query.limit)
         let before = try Paging.before(input.query.cursor)
         let found = try await administration.tickets(
-            actor: actor, status: input.query.status?.rawValue, overdue: input.query.overdue, before: before, limit: limit + 1)
+            actor: actor, status: input.query.status, overdue: input.query.overdue, before: before, limit: limit + 1)
         let page = Array(found.prefix(limit))
         return .ok(
             .init(
@@ -91,10 +80,9 @@ extension APIHandler {
         let letter = try await administration.letter(actor: actor, ticket: input.path.ticketId)
         let body = HTTPBody(letter.bytes)
         switch letter.contentType {
-        case "application/pdf": return .ok(.init(body: .pdf(body)))
-        case "image/png": return .ok(.init(body: .png(body)))
-        case "image/jpeg": return .ok(.init(body: .jpeg(body)))
-        default: throw Problem.notFound("The letter of ticket \(input.path.ticketId) has a type this server does not serve.")
+        case .pdf: return .ok(.init(body: .pdf(body)))
+        case .png: return .ok(.init(body: .png(body)))
+        case .jpeg: return .ok(.init(body: .jpeg(body)))
         }
     }
 
@@ -107,7 +95,7 @@ extension APIHandler {
         let limit = try Paging.limit(input.query.limit)
         let before = try Paging.before(input.query.cursor)
         let found = try await administration.changeRequests(
-            actor: actor, status: input.query.status?.rawValue, before: before, limit: limit + 1)
+            actor: actor, status: input.query.status, before: before, limit: limit + 1)
         let page = Array(found.prefix(limit))
         return .ok(
             .init(
@@ -122,42 +110,14 @@ extension APIHandler {
     ) async throws -> Operations.CreateOrganisationChangeRequest.Output {
         let actor = try RequestActor.required()
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType }
-        let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...300).contains(name.count) else { throw Problem.validation("name needs 1 to 300 characters.", field: "name") }
-        guard Validate.isCountry(body.country) else {
-            throw Problem.validation("country must be a two-letter ISO code such as NL.", field: "country")
-        }
-        let city = body.city.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...200).contains(city.count) else { throw Problem.validation("city needs 1 to 200 characters.", field: "city") }
-        if let address = body.address, address.count > 500 {
-            throw Problem.validation("address has at most 500 characters.", field: "address")
-        }
-        if let justification = body.justification, justification.count > 2000 {
-            throw Problem.validation("justification has at most 2000 characters.", field: "justification")
-        }
-        guard (1...10).contains(body.documents.count) else {
-            throw Problem.validation("Attach 1 to 10 supporting documents.", field: "documents")
-        }
-        var documents: [Upload] = []
-        for (index, document) in body.documents.enumerated() {
-            let field = "documents[\(index)]"
-            let fileName = document.fileName.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard (1...255).contains(fileName.count) else {
-                throw Problem.validation("\(field).fileName needs 1 to 255 characters.", field: "\(field).fileName")
-            }
-            let bytes = Array(document.contentBase64.data)
-            guard !bytes.isEmpty, bytes.count <= maximumUploadSize else {
-                throw Problem.validation("\(field) must hold 1 byte to 10 MB.", field: "\(field).contentBase64")
-            }
-            guard Self.matchesMagicBytes(bytes, contentType: document.contentType.rawValue) else {
-                throw Problem.validation(
-                    "\(field) is not a \(document.contentType.rawValue) file.", field: "\(field).contentBase64")
-            }
-            documents.append(Upload(fileName: fileName, contentType: document.contentType.rawValue, bytes: bytes))
-        }
-        let filed = try await changeRequests.file(
-            actor: actor, name: name, country: body.country, city: city, address: body.address,
-            justification: body.justification, documents: documents)
+        let draft = try ApprovalPolicy.validate(
+            OMSChangeRequestDraft(
+                name: body.name, country: body.country, city: body.city, address: body.address, justification: body.justification,
+                documents: body.documents.map {
+                    Upload(fileName: $0.fileName, contentType: $0.contentType, bytes: Array($0.contentBase64.data))
+                })
+        ).get()
+        let filed = try await changeRequests.file(actor: actor, draft)
         return .created(.init(body: .json(Self.changeRequest(try await administration.changeRequest(actor: actor, id: filed.id)))))
     }
 
@@ -175,7 +135,6 @@ extension APIHandler {
     ) async throws -> Operations.RejectOrganisationChangeRequest.Output {
         let actor = try RequestActor.required()
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType }
-        guard body.reason.count <= 2000 else { throw Problem.validation("reason has at most 2000 characters.", field: "reason") }
         let id = input.path.changeRequestId
         _ = try await changeRequests.decide(actor: actor, request: id, approve: false, reason: body.reason)
         return .ok(.init(body: .json(Self.changeRequest(try await administration.changeRequest(actor: actor, id: id)))))
@@ -183,22 +142,10 @@ extension APIHandler {
 
     static func changeRequest(_ c: AdministrationQueries.ChangeRequest) -> Components.Schemas.OrganisationChangeRequest {
         .init(
-            id: c.id, requesterId: c.requester.rawValue, name: c.name, country: c.country, city: c.city, address: c.address,
-            justification: c.justification, status: .init(rawValue: c.status) ?? .pending, createdAt: c.createdAt,
-            decidedAt: c.decidedAt, decisionReason: c.decisionReason, organisationId: c.organisation?.rawValue,
+            id: c.id, requesterId: c.requester, name: c.name, country: c.country, city: c.city, address: c.address,
+            justification: c.justification, status: c.status, createdAt: c.createdAt, decidedAt: c.decidedAt,
+            decisionReason: c.decisionReason, organisationId: c.organisation,
             documentCount: c.documents)
-    }
-
-    /// Whether the bytes start like the declared type (the documents table checks the same).
-    static func matchesMagicBytes(_ bytes: [UInt8], contentType: String) -> Bool {
-        let magic: [UInt8]
-        switch contentType {
-        case "application/pdf": magic = Array("%PDF-".utf8)
-        case "image/png": magic = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-        case "image/jpeg": magic = [0xFF, 0xD8, 0xFF]
-        default: return false
-        }
-        return bytes.starts(with: magic)
     }
 
     // MARK: Audit trail (R15) and notification outbox (R16)
@@ -207,13 +154,11 @@ extension APIHandler {
         let actor = try RequestActor.required()
         let limit = try Paging.limit(input.query.limit)
         let before = try Paging.before(input.query.cursor)
-        let organisation = try input.query.organisationId.map { try Validate.organisation($0, field: "organisationId") }
-        let account = try input.query.accountId.map { try Validate.account($0, field: "accountId") }
         if let from = input.query.from, let to = input.query.to, from > to {
             throw Problem.validation("from must not be after to.", field: "from")
         }
         let found = try await administration.auditEvents(
-            actor: actor, organisation: organisation, account: account, from: input.query.from, to: input.query.to,
+            actor: actor, organisation: input.query.organisationId, account: input.query.accountId, from: input.query.from, to: input.query.to,
             before: before, limit: limit + 1)
         let page = Array(found.prefix(limit))
         return .ok(
@@ -231,8 +176,8 @@ extension APIHandler {
         var email: String?
         var account: AccountID?
         if let recipient = input.query.recipient?.trimmingCharacters(in: .whitespacesAndNewlines) {
-            if UUID(uuidString: recipient) != nil {
-                account = try Validate.account(recipient, field: "recipient")
+            if let id = AccountID(recipient) {
+                account = id
             } else if Validate.isEmail(recipient) {
                 email = recipient
             } else {
@@ -256,7 +201,7 @@ extension APIHandler {
 
     static func auditEvent(_ e: AdministrationQueries.AuditEvent) throws -> Components.Schemas.AuditEvent {
         .init(
-            id: e.id, occurredAt: e.occurredAt, actorId: e.actor?.rawValue, action: e.action, organisationId: e.organisation,
+            id: e.id, occurredAt: e.occurredAt, actorId: e.actor, action: e.action, organisationId: e.organisation,
             subjectType: e.subjectType, subjectId: e.subjectID,
             before: try jsonObject(e.before).map { .init(additionalProperties: $0) },
             after: try jsonObject(e.after).map { .init(additionalProperties: $0) })
@@ -266,15 +211,5 @@ extension APIHandler {
     static func jsonObject(_ text: String?) throws -> OpenAPIObjectContainer? {
         guard let text, text != "null" else { return nil }
         return try JSONDecoder().decode(OpenAPIObjectContainer.self, from: Data(text.utf8))
-    }
-}
-
-extension Validate {
-    /// An account id (a UUID), normalised to lower case as the store writes it.
-    static func account(_ text: String, field: String) throws -> AccountID {
-        guard text.count <= 36, let uuid = UUID(uuidString: text) else {
-            throw Problem.validation("\(field) must be an account id (a UUID).", field: field)
-        }
-        return AccountID(uuid.uuidString.lowercased())
     }
 }

@@ -1,4 +1,5 @@
 import AccessDomain
+import AccessOpenAPI
 import AccessStore
 import Foundation
 import OpenAPIRuntime
@@ -20,7 +21,7 @@ struct APIHandler: APIProtocol {
     func searchOrganisations(_ input: Operations.SearchOrganisations.Input) async throws -> Operations.SearchOrganisations.Output {
         let limit = try Paging.limit(input.query.limit)
         let offset = try Paging.offset(input.query.cursor)
-        if let country = input.query.country, !Validate.isCountry(country) {
+        if let country = input.query.country, !ApprovalPolicy.isCountryCode(country) {
             throw Problem.validation("country must be a two-letter ISO code such as NL.", field: "country")
         }
         if let q = input.query.q, q.count > 200 { throw Problem.validation("q is longer than 200 characters.", field: "q") }
@@ -35,8 +36,7 @@ struct APIHandler: APIProtocol {
     }
 
     func getOrganisation(_ input: Operations.GetOrganisation.Input) async throws -> Operations.GetOrganisation.Output {
-        let id = try Validate.organisation(input.path.orgId, field: "orgId")
-        return .ok(.init(body: .json(Self.organisation(try await queries.organisation(id)))))
+        .ok(.init(body: .json(Self.organisation(try await queries.organisation(input.path.orgId)))))
     }
 
     func register(_ input: Operations.Register.Input) async throws -> Operations.Register.Output {
@@ -54,7 +54,7 @@ struct APIHandler: APIProtocol {
             .init(
                 body: .json(
                     .init(
-                        id: registration.account.rawValue, email: email, displayName: name, status: .pending))))
+                        id: registration.account, email: email, displayName: name, status: .pending))))
     }
 
     func verifyAccount(_ input: Operations.VerifyAccount.Input) async throws -> Operations.VerifyAccount.Output {
@@ -75,7 +75,7 @@ struct APIHandler: APIProtocol {
                     .init(
                         token: session.token, expiresAt: session.expiresAt,
                         account: .init(
-                            id: profile.account.rawValue, email: profile.email, displayName: profile.displayName,
+                            id: profile.account, email: profile.email, displayName: profile.displayName,
                             securityQuestionsSet: profile.securityQuestionsSet)))))
     }
 
@@ -94,19 +94,16 @@ struct APIHandler: APIProtocol {
                 body: .json(
                     .init(
                         account: .init(
-                            id: profile.account.rawValue, email: profile.email, displayName: profile.displayName,
-                            status: .init(rawValue: profile.status) ?? .active),
-                        staffRoles: profile.staffRoles.compactMap { .init(rawValue: $0.rawValue) },
+                            id: profile.account, email: profile.email, displayName: profile.displayName, status: profile.status),
+                        staffRoles: profile.staffRoles,
                         roleAssignments: profile.assignments.map(Self.assignment)))))
     }
 
     func setSecurityQuestions(_ input: Operations.SetSecurityQuestions.Input) async throws -> Operations.SetSecurityQuestions.Output {
         let actor = try RequestActor.required()
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType }
-        guard body.answers.allSatisfy({ $0.question.count <= 300 && $0.answer.count <= 300 }) else {
-            throw Problem.validation("Questions and answers have at most 300 characters.", field: "answers")
-        }
-        try await accounts.setSecurityAnswers(actor: actor, answers: body.answers.map { ($0.question, $0.answer) })
+        try await accounts.setSecurityAnswers(
+            actor: actor, answers: body.answers.map { SecurityAnswer(question: $0.question, answer: $0.answer) })
         return .noContent(.init())
     }
 
@@ -127,12 +124,11 @@ struct APIHandler: APIProtocol {
     func createAccessRequest(_ input: Operations.CreateAccessRequest.Input) async throws -> Operations.CreateAccessRequest.Output {
         let actor = try RequestActor.required()
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType }
-        guard let role = Role(rawValue: body.role.rawValue) else { throw Problem.validation("Unknown role.", field: "role") }
-        let organisation = try body.organisationId.map { try Validate.organisation($0, field: "organisationId") }
         if let justification = body.justification, justification.count > 2000 {
             throw Problem.validation("justification has at most 2000 characters.", field: "justification")
         }
-        let submission = try await requests.submit(actor: actor, role: role, organisation: organisation, justification: body.justification)
+        let submission = try await requests.submit(
+            actor: actor, role: body.role, organisation: body.organisationId, justification: body.justification)
         return .created(.init(body: .json(Self.request(submission.request))))
     }
 
@@ -152,12 +148,10 @@ struct APIHandler: APIProtocol {
         _ input: Operations.ListOrganisationAccessRequests.Input
     ) async throws -> Operations.ListOrganisationAccessRequests.Output {
         let actor = try RequestActor.required()
-        let organisation = try Validate.organisation(input.path.orgId, field: "orgId")
         let limit = try Paging.limit(input.query.limit)
         let before = try Paging.before(input.query.cursor)
-        let status = input.query.status.flatMap { RequestStatus(rawValue: $0.rawValue) }
         let found = try await queries.organisationRequests(
-            actor: actor, organisation: organisation, status: status, before: before, limit: limit + 1)
+            actor: actor, organisation: input.path.orgId, status: input.query.status, before: before, limit: limit + 1)
         return .ok(.init(body: .json(Self.page(found, limit: limit))))
     }
 
@@ -165,12 +159,11 @@ struct APIHandler: APIProtocol {
         _ input: Operations.ApproveOrganisationAccessRequest.Input
     ) async throws -> Operations.ApproveOrganisationAccessRequest.Output {
         let actor = try RequestActor.required()
-        let organisation = try Validate.organisation(input.path.orgId, field: "orgId")
         var comment: String?
         if case .json(let body)? = input.body { comment = body.comment }
         let decision = try await requests.decide(
             actor: actor, request: AccessRequestID(input.path.requestId), channel: .organisation, action: .approve,
-            comment: comment, expectedOrganisation: organisation)
+            comment: comment, expectedOrganisation: input.path.orgId)
         return .ok(.init(body: .json(Self.request(decision.request))))
     }
 
@@ -178,11 +171,10 @@ struct APIHandler: APIProtocol {
         _ input: Operations.RejectOrganisationAccessRequest.Input
     ) async throws -> Operations.RejectOrganisationAccessRequest.Output {
         let actor = try RequestActor.required()
-        let organisation = try Validate.organisation(input.path.orgId, field: "orgId")
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType }
         let decision = try await requests.decide(
             actor: actor, request: AccessRequestID(input.path.requestId), channel: .organisation,
-            action: .reject(reason: body.reason), expectedOrganisation: organisation)
+            action: .reject(reason: body.reason), expectedOrganisation: input.path.orgId)
         return .ok(.init(body: .json(Self.request(decision.request))))
     }
 
@@ -195,7 +187,6 @@ struct APIHandler: APIProtocol {
             throw Problem.validation(
                 "Quote the access request id: accessRequestId, or \"request ID 10123\" in the subject.", field: "accessRequestId")
         }
-        let organisation = try Validate.organisation(body.signatory.organisationId, field: "signatory.organisationId")
         let letter = Array(body.letter.contentBase64.data)
         guard letter.count <= maximumUploadSize else {
             throw Problem.validation("The affiliation letter must be at most 10 MB.", field: "letter.contentBase64")
@@ -204,8 +195,8 @@ struct APIHandler: APIProtocol {
             actor: actor, request: requestID, subject: body.subject, description: body.description,
             signatory: Signatory(
                 name: body.signatory.name, jobTitle: body.signatory.jobTitle, email: body.signatory.email,
-                organisation: organisation, hasManagerialAuthority: body.signatory.hasManagerialAuthority),
-            letter: Upload(fileName: body.letter.fileName, contentType: body.letter.contentType.rawValue, bytes: letter))
+                organisation: body.signatory.organisationId, hasManagerialAuthority: body.signatory.hasManagerialAuthority),
+            letter: Upload(fileName: body.letter.fileName, contentType: body.letter.contentType, bytes: letter))
         return .created(.init(body: .json(Self.ticket(ticket))))
     }
 
@@ -238,22 +229,18 @@ struct APIHandler: APIProtocol {
     // MARK: Mapping
 
     static func organisation(_ o: Queries.Organisation) -> Components.Schemas.Organisation {
-        .init(id: o.id.rawValue, name: o.name, country: o.country, city: o.city, status: .init(rawValue: o.status) ?? .active)
+        .init(id: o.id, name: o.name, country: o.country, city: o.city, status: o.status)
     }
 
     static func assignment(_ a: RoleAssignment) -> Components.Schemas.RoleAssignment {
-        .init(
-            assignmentId: a.id, role: .init(rawValue: a.role.rawValue) ?? .sporIndustryUser,
-            organisationId: a.organisation?.rawValue, effectiveFrom: a.effectiveFrom)
+        .init(assignmentId: a.id, role: a.role, organisationId: a.organisation, effectiveFrom: a.effectiveFrom)
     }
 
     static func request(_ r: AccessRequest) -> Components.Schemas.AccessRequest {
         .init(
-            id: r.id.rawValue, role: .init(rawValue: r.role.rawValue) ?? .sporIndustryUser, organisationId: r.organisation?.rawValue,
-            requesterId: r.requester.rawValue, justification: r.justification,
-            status: .init(rawValue: r.status.rawValue) ?? .pending,
-            approverKind: .init(rawValue: r.approverKind.rawValue) ?? .organisationSuperUsers,
-            createdAt: r.createdAt, expiresAt: r.expiresAt, decidedAt: r.decidedAt, decisionReason: r.decisionReason)
+            id: r.id.rawValue, role: r.role, organisationId: r.organisation, requesterId: r.requester, justification: r.justification,
+            status: r.status, approverKind: r.approverKind, createdAt: r.createdAt, expiresAt: r.expiresAt, decidedAt: r.decidedAt,
+            decisionReason: r.decisionReason)
     }
 
     static func page(_ found: [AccessRequest], limit: Int) -> Components.Schemas.AccessRequestPage {
@@ -265,8 +252,8 @@ struct APIHandler: APIProtocol {
 
     static func ticket(_ t: ServiceDeskTicket) -> Components.Schemas.Ticket {
         .init(
-            id: t.id, status: .init(rawValue: t.status) ?? .open, resolution: t.resolution.flatMap { .init(rawValue: $0) },
-            accessRequestId: t.accessRequest.rawValue, organisationId: t.organisation.rawValue, subject: t.subject,
+            id: t.id, status: t.status, resolution: t.resolution, accessRequestId: t.accessRequest.rawValue,
+            organisationId: t.organisation, subject: t.subject,
             openedAt: t.openedAt, dueAt: t.dueAt, resolvedAt: t.resolvedAt)
     }
 }
@@ -279,14 +266,6 @@ extension Problem {
 
 /// Input checks the generated layer does not make (patterns, lengths).
 enum Validate {
-    static func organisation(_ text: String, field: String) throws -> OrganisationID {
-        guard let id = OrganisationID(text) else {
-            throw Problem.validation("\(field) must look like ORG-100000123.", field: field)
-        }
-        return id
-    }
-
-    static func isCountry(_ text: String) -> Bool { text.count == 2 && text.allSatisfy { $0.isASCII && $0.isUppercase } }
 
     static func isEmail(_ text: String) -> Bool {
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)

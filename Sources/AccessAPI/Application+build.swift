@@ -1,8 +1,8 @@
+import AccessOpenAPI
 import AccessStore
 import Hummingbird
 import Logging
 import OpenAPIHummingbird
-import PostgresNIO
 import ServiceLifecycle
 
 /// Builds the whole service: the one wiring that `serve` and the tests share.
@@ -13,15 +13,14 @@ public func buildApplication(
     metrics: HTTPMetrics = HTTPMetrics(),
     logger: Logger
 ) throws -> some ApplicationProtocol {
-    let client = try configuration.database.makeClient(
-        logger: logger, maximumConnections: configuration.maximumDatabaseConnections)
-    let router = try buildRouter(configuration, client: client, metrics: metrics)
-    let database = Database(client: client, logger: logger)
-    var services: [any Service] = [client]
+    let database = try Database.connect(
+        to: configuration.database, logger: logger, maximumConnections: configuration.maximumDatabaseConnections)
+    let router = try buildRouter(configuration, database: database, metrics: metrics)
+    var services: [any Service] = [database.service]
     if configuration.runBackgroundWorkers {
         services.append(
             PeriodicWorker.outbox(
-                NotificationDelivery(client: client, sender: LogNotificationSender(logger: logger), logger: logger),
+                NotificationDelivery(database: database, sender: LogNotificationSender(logger: logger)),
                 interval: .seconds(2), logger: logger))
         services.append(PeriodicWorker.expiry(AccessRequestStore(database: database), interval: .seconds(60), logger: logger))
     }
@@ -36,29 +35,23 @@ public func buildApplication(
     )
 }
 
-func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, metrics: HTTPMetrics) throws -> Router<AppRequestContext> {
+func buildRouter(_ configuration: AppConfiguration, database: Database, metrics: HTTPMetrics) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: BodyLimitMiddleware(maximumSize: configuration.maximumBodySize))
-    HealthRoutes(
-        client: client,
-        migrations: MigrationRunner(migrations: configuration.migrations, logger: Logger(label: "spor-access.migrations")),
-        metrics: metrics
-    ).register(on: router)
+    HealthRoutes(database: database, migrations: configuration.migrations, metrics: metrics).register(on: router)
     router.get("/openapi.yaml") { _, _ in
         Response(
             status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
     }
 
-    let logger = Logger(label: "spor-access.api")
-    let database = Database(client: client, logger: logger)
     let sessions = SessionStore(database: database, lifetime: configuration.sessionLifetime)
     let api = router.group()
         .add(middleware: AuthenticationMiddleware(sessions: sessions))
-        .add(middleware: IdempotencyMiddleware(database: database, maximumBodySize: configuration.maximumBodySize))
+        .add(middleware: IdempotencyMiddleware(keys: IdempotencyStore(database: database), maximumBodySize: configuration.maximumBodySize))
     let handler = APIHandler(
         requests: AccessRequestStore(database: database),
         accounts: AccountStore(database: database, bcryptCost: configuration.bcryptCost),

@@ -43,7 +43,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
                 detail: "The token is unknown, expired or signed out; sign in again.")
         }
         var context = context
-        context.logger[metadataKey: "account"] = .string(account.rawValue)
+        context.logger[metadataKey: "account"] = .string(account.description)
         return try await RequestActor.$account.withValue(account) {
             try await RequestActor.$token.withValue(token) {
                 try await next(request, context)

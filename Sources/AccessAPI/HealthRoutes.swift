@@ -1,12 +1,12 @@
 import AccessStore
 import Foundation
 import Hummingbird
-import PostgresNIO
+import Logging
 
 /// `GET /health/live`, `GET /health/ready`, `GET /metrics`.
 struct HealthRoutes {
-    let client: PostgresClient
-    let migrations: MigrationRunner
+    let database: Database
+    let migrations: MigrationSet
     let metrics: HTTPMetrics
 
     func register(on router: Router<AppRequestContext>) {
@@ -26,34 +26,15 @@ struct HealthRoutes {
 
     /// 200 when the database answers and every migration is applied unchanged; 503 naming what is wrong otherwise.
     func readiness(logger: Logger) async -> Response {
-        do {
-            let problem = try await withThrowingTaskGroup(of: String?.self) { group in
-                group.addTask { try await self.migrations.problem(client: self.client) }
-                group.addTask {
-                    try await Task.sleep(for: .seconds(3))
-                    throw HealthTimeout()
-                }
-                defer { group.cancelAll() }
-                return try await group.next() ?? nil
-            }
-            if let problem {
-                return Self.json(.serviceUnavailable, ["status": "unavailable", "database": "reachable", "migrations": problem])
-            }
+        switch await database.readiness(of: migrations) {
+        case .ready:
             return Self.json(.ok, ["status": "ready", "database": "reachable", "migrations": "current"])
-        } catch {
-            let reason = error is HealthTimeout ? "no answer within 3 seconds" : Self.describe(error)
+        case .migrationsNotCurrent(let problem):
+            return Self.json(.serviceUnavailable, ["status": "unavailable", "database": "reachable", "migrations": problem])
+        case .unreachable(let reason):
             logger.warning("readiness check failed", metadata: ["reason": "\(reason)"])
             return Self.json(.serviceUnavailable, ["status": "unavailable", "database": "unreachable: \(reason)"])
         }
-    }
-
-    struct HealthTimeout: Error {}
-
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? PSQLError {
-            return error.serverInfo?[.message] ?? "\(error.code)"
-        }
-        return "\(error)"
     }
 
     static func json(_ status: HTTPResponse.Status, _ object: [String: String]) -> Response {

@@ -15,6 +15,9 @@ extension Problem {
             if let inner = Problem.from(serverError.underlyingError), !(serverError.underlyingError is DecodingError) {
                 return inner
             }
+            if let invalid = invalidDomainValue(serverError) {
+                return invalid
+            }
             return Problem(
                 status: .badRequest, code: "bad-request", title: "Bad request",
                 detail: "The request could not be read: \(Self.describe(serverError.underlyingError))")
@@ -62,6 +65,22 @@ extension Problem {
         }
     }
 
+    /// A malformed organisation or account id (the domain types decode the API's ids): 422 `validation-failed`
+    /// naming the field — the body's coding path, or the path or query parameter that holds the text.
+    static func invalidDomainValue(_ error: ServerError) -> Problem? {
+        guard case .dataCorrupted(let context) = error.underlyingError as? DecodingError,
+            let invalid = context.underlyingError as? InvalidDomainValue
+        else { return nil }
+        var field = context.codingPath.map(\.stringValue).joined(separator: ".")
+        if field.isEmpty {
+            let query = error.request.path.flatMap { URLComponents(string: $0)?.queryItems } ?? []
+            field =
+                error.requestMetadata.pathParameters.first { $0.value == Substring(invalid.text) }?.key
+                ?? query.first { $0.value == invalid.text }?.name ?? "input"
+        }
+        return .validation("\(field) \(invalid.description).", field: field)
+    }
+
     static func status(of code: RefusalCode) -> HTTPResponse.Status {
         switch code {
         case .notFound: .notFound
@@ -70,7 +89,8 @@ extension Problem {
             .unknownOrganisation:
             .unprocessableContent
         case .duplicateRequest, .alreadyHeld, .noSuperUser, .delegatedToOrganisation, .firstSuperUserNeedsEMA, .ticketRequired,
-            .lastSuperUser, .notPending, .requestExpired, .accountExists:
+            .lastSuperUser, .notPending, .requestExpired, .accountExists, .immutable, .notFirstSuperUserRequest, .routingMismatch,
+            .grantMissing, .activationDelay, .auditActor, .auditImmutable, .auditRequired, .notificationRequired:
             .conflict
         }
     }

@@ -85,4 +85,24 @@ public enum RefusalCode: String, Sendable, CaseIterable {
     case reasonRequired = "reason-required"
     /// R17: OMS change requests need an effective SPOR role.
     case noEffectiveRole = "no-effective-role"
+
+    // Codes only the database raises today: a direct SQL client, or a Swift half that missed something.
+    /// R10/R14/R17/R18: a decided or recorded row may not be changed.
+    case immutable
+    /// R10: a ticket for a request that is not a pending first-super-user request.
+    case notFirstSuperUserRequest = "not-first-super-user-request"
+    /// R5/R8/R11: the recorded approver kind is not the one the rules give.
+    case routingMismatch = "routing-mismatch"
+    /// R4: an approved request without its role assignment in the same transaction.
+    case grantMissing = "grant-missing"
+    /// R5: an automatic grant effective earlier than the activation delay allows.
+    case activationDelay = "activation-delay"
+    /// R15: an audit event naming an actor other than the one acting.
+    case auditActor = "audit-actor"
+    /// R15: audit events are never updated or deleted.
+    case auditImmutable = "audit-immutable"
+    /// R15: a change without its audit event in the same transaction.
+    case auditRequired = "audit-required"
+    /// R16: a notified change without its outbox row in the same transaction.
+    case notificationRequired = "notification-required"
 }

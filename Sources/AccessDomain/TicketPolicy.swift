@@ -5,22 +5,7 @@ public enum TicketPolicy {
     /// The phrase the subject must contain (case-insensitive), as the seed process says.
     public static let subjectPhrase = "SPOR super user role access"
     /// Largest affiliation letter accepted.
-    public static let maximumLetterSize = 10 * 1024 * 1024
-
-    /// The kinds of letter accepted, recognised by their first bytes (not by what the client claims).
-    public enum LetterType: String, Sendable, CaseIterable {
-        case pdf = "application/pdf"
-        case png = "image/png"
-        case jpeg = "image/jpeg"
-
-        /// The type the bytes really are, or nil.
-        public static func sniff(_ bytes: [UInt8]) -> LetterType? {
-            if bytes.starts(with: [0x25, 0x50, 0x44, 0x46, 0x2D]) { return .pdf }
-            if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
-            if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return .jpeg }
-            return nil
-        }
-    }
+    public static let maximumLetterSize = DocumentType.maximumSize
 
     /// The access request id quoted in a subject such as "SPOR Super user role access – request ID 10123".
     public static func quotedRequestID(in subject: String) -> AccessRequestID? {
@@ -37,11 +22,11 @@ public enum TicketPolicy {
         public var signatoryOrganisation: OrganisationID
         public var signatoryHasManagerialAuthority: Bool
         public var letter: [UInt8]
-        public var letterContentType: String
+        public var letterContentType: DocumentType
 
         public init(
             subject: String, request: RequestSnapshot, opener: AccountID, signatoryOrganisation: OrganisationID,
-            signatoryHasManagerialAuthority: Bool, letter: [UInt8], letterContentType: String
+            signatoryHasManagerialAuthority: Bool, letter: [UInt8], letterContentType: DocumentType
         ) {
             self.subject = subject
             self.request = request
@@ -54,7 +39,7 @@ public enum TicketPolicy {
     }
 
     /// Checks R10 in the order a person fixes them; each failure names the field.
-    public static func validate(_ facts: Facts) -> Result<LetterType, Refusal> {
+    public static func validate(_ facts: Facts) -> Result<DocumentType, Refusal> {
         let request = facts.request
         guard request.requester == facts.opener else {
             return .failure(Refusal(.notFound, .r13, "Access request \(request.id) not found.", field: "accessRequestId"))
@@ -91,15 +76,15 @@ public enum TicketPolicy {
                 Refusal(
                     .validationFailed, .r10, "The affiliation letter must be between 1 byte and 10 MB.", field: "letter.contentBase64"))
         }
-        guard let type = LetterType.sniff(facts.letter) else {
+        guard let type = DocumentType.sniff(facts.letter) else {
             return .failure(
                 Refusal(
                     .validationFailed, .r10, "The affiliation letter must be a PDF, PNG or JPEG file.", field: "letter.contentBase64"))
         }
-        guard type.rawValue == facts.letterContentType else {
+        guard type == facts.letterContentType else {
             return .failure(
                 Refusal(
-                    .validationFailed, .r10, "The letter is a \(type.rawValue) file, not \(facts.letterContentType).",
+                    .validationFailed, .r10, "The letter is a \(type.rawValue) file, not \(facts.letterContentType.rawValue).",
                     field: "letter.contentType"))
         }
         return .success(type)

@@ -68,7 +68,7 @@ public struct Fixture: Sendable {
         try await accounts.verify(token: registration.verificationToken)
         try await accounts.setSecurityAnswers(
             actor: registration.account,
-            answers: [("First pet?", "Rex"), ("Birth city?", "Leiden"), ("First school?", "De Regenboog")])
+            answers: [("First pet?", "Rex"), ("Birth city?", "Leiden"), ("First school?", "De Regenboog")].map(SecurityAnswer.init))
         return registration.account
     }
 
@@ -92,7 +92,7 @@ public struct Fixture: Sendable {
             signatory: Signatory(
                 name: "Dr. A. Director", jobTitle: "Head of Regulatory Affairs", email: "director@example.com",
                 organisation: organisation, hasManagerialAuthority: true),
-            letter: Upload(fileName: "affiliation.pdf", contentType: "application/pdf", bytes: Self.pdf))
+            letter: Upload(fileName: "affiliation.pdf", contentType: .pdf, bytes: Self.pdf))
     }
 
     /// A user who became a super user of `organisation`: first through the service desk, later through a super user.
@@ -109,9 +109,9 @@ public struct Fixture: Sendable {
             let superUsers = try await ownerQuery(
                 "SELECT account_id::text FROM role_assignments WHERE organisation_id = \(organisation.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL ORDER BY id LIMIT 1"
             )
-            guard let first = superUsers.first else { throw FixtureError("no super user to approve") }
+            guard let first = superUsers.first.flatMap(AccountID.init) else { throw FixtureError("no super user to approve") }
             _ = try await requests.decide(
-                actor: approver ?? AccountID(first), request: request.id, channel: .organisation, action: .approve)
+                actor: approver ?? first, request: request.id, channel: .organisation, action: .approve)
         }
         return account
     }

@@ -1,4 +1,5 @@
 import AccessStore
+import EmbeddedPostgres
 import Foundation
 import Logging
 import PostgresNIO
@@ -126,7 +127,7 @@ actor TestServer {
                     dataDirectory: directory,
                     settings: ["fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "300"]),
                 logger: logger)
-            let running = try cluster.start()
+            let running = try await cluster.start()
             TestClusterCleanup.register(cluster)
             superuser = running.url(user: running.superuser, password: running.superuserPassword, database: "postgres")
             provisioned = try await cluster.provision(running, database: "postgres")
@@ -159,7 +160,7 @@ enum TestClusterCleanup {
         cluster = value
         atexit {
             guard let cluster = TestClusterCleanup.cluster else { return }
-            try? cluster.stop()
+            cluster.stopNow()
             try? FileManager.default.removeItem(at: cluster.configuration.dataDirectory)
         }
     }

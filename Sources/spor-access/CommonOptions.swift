@@ -1,8 +1,8 @@
 import AccessStore
 import ArgumentParser
+import EmbeddedPostgres
 import Foundation
 import Logging
-import PostgresNIO
 
 /// Options shared by the commands that reach the database. Each flag falls back to an environment variable.
 struct DatabaseOptions: ParsableArguments {
@@ -85,7 +85,7 @@ struct DatabaseOptions: ParsableArguments {
             configuration: .init(dataDirectory: directory, unprivilegedUser: value(postgresUser, "SPOR_POSTGRES_USER") ?? "postgres"),
             binaries: binaries,
             logger: logger)
-        let running = try cluster.start()
+        let running = try await cluster.start()
         do {
             let provisioned = try await cluster.provision(running, database: "spor_access")
             logger.info(
@@ -95,7 +95,7 @@ struct DatabaseOptions: ParsableArguments {
             return ResolvedDatabase(
                 owner: provisioned.owner, application: provisioned.application, embedded: running.startedHere ? cluster : nil)
         } catch {
-            if running.startedHere { try? cluster.stop() }
+            if running.startedHere { try? await cluster.stop() }
             throw error
         }
     }
@@ -106,10 +106,10 @@ struct ResolvedDatabase {
     let application: DatabaseURL
     let embedded: EmbeddedPostgres?
 
-    func stopEmbedded(logger: Logger) {
+    func stopEmbedded(logger: Logger) async {
         guard let embedded else { return }
         do {
-            try embedded.stop()
+            try await embedded.stop()
             logger.info("embedded PostgreSQL stopped")
         } catch {
             logger.error("could not stop the embedded PostgreSQL", metadata: ["error": "\(error)"])
@@ -119,17 +119,6 @@ struct ResolvedDatabase {
 
 /// Prints an error as one clear paragraph (no stack trace) and exits non-zero.
 func exitWithMessage(_ error: any Error) -> Never {
-    var error = error
-    if let transaction = error as? PostgresTransactionError {
-        error = transaction.closureError ?? transaction.beginError ?? transaction.commitError ?? error
-    }
-    let message: String
-    if let error = error as? PSQLError {
-        // PSQLError's own description hides the server's message; show it, it is what the operator needs.
-        message = "PostgreSQL: " + (error.serverInfo?[.message] ?? "\(error.code)") + (error.serverInfo?[.detail].map { " (\($0))" } ?? "")
-    } else {
-        message = "\(error)"
-    }
-    FileHandle.standardError.write(Data("spor-access: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("spor-access: \(StoreErrors.describe(error))\n".utf8))
     exit(1)
 }

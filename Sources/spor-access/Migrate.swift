@@ -21,7 +21,6 @@ struct Migrate: AsyncParsableCommand {
         } catch {
             exitWithMessage(error)
         }
-        defer { resolved.stopEmbedded(logger: logger) }
         do {
             try await resolved.owner.makeClient(logger: logger, maximumConnections: 1, quiet: true).whileRunning { client in
                 if status {
@@ -36,8 +35,9 @@ struct Migrate: AsyncParsableCommand {
                 }
             }
         } catch {
-            resolved.stopEmbedded(logger: logger)
+            await resolved.stopEmbedded(logger: logger)
             exitWithMessage(error)
         }
+        await resolved.stopEmbedded(logger: logger)
     }
 }

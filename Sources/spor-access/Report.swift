@@ -51,9 +51,9 @@ struct Report: AsyncParsableCommand {
             }
             FileHandle.standardOutput.write(Data(output.utf8))
         } catch {
-            resolved.stopEmbedded(logger: logger)
+            await resolved.stopEmbedded(logger: logger)
             exitWithMessage(error)
         }
-        resolved.stopEmbedded(logger: logger)
+        await resolved.stopEmbedded(logger: logger)
     }
 }

@@ -56,9 +56,9 @@ struct Serve: AsyncParsableCommand {
                 logger: logger)
             try await app.runService()
         } catch {
-            resolved.stopEmbedded(logger: logger)
+            await resolved.stopEmbedded(logger: logger)
             exitWithMessage(error)
         }
-        resolved.stopEmbedded(logger: logger)
+        await resolved.stopEmbedded(logger: logger)
     }
 }

@@ -53,10 +53,10 @@ struct Staff: AsyncParsableCommand {
                 }
                 print("\(email) (\(account)) holds \(staffRole.rawValue).")
             } catch {
-                resolved.stopEmbedded(logger: logger)
+                await resolved.stopEmbedded(logger: logger)
                 exitWithMessage(error)
             }
-            resolved.stopEmbedded(logger: logger)
+            await resolved.stopEmbedded(logger: logger)
         }
     }
 }
@@ -90,10 +90,10 @@ struct Organisations: AsyncParsableCommand {
                 }
                 print("Imported \(ids.count) organisation(s)" + (ids.first.map { first in ": \(first)…\(ids.last ?? first)" } ?? "") + ".")
             } catch {
-                resolved.stopEmbedded(logger: logger)
+                await resolved.stopEmbedded(logger: logger)
                 exitWithMessage(error)
             }
-            resolved.stopEmbedded(logger: logger)
+            await resolved.stopEmbedded(logger: logger)
         }
     }
 }

@@ -19,7 +19,7 @@ struct AdministrationAPITests {
 
     /// Signs a fixture account in through HTTP (fixture users and staff have known passwords).
     static func signIn(_ api: API, _ f: Fixture, _ account: AccountID, password: String = "correct horse battery") async throws -> String {
-        let email = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(UUID(uuidString: account.rawValue))").first)
+        let email = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(account.rawValue)").first)
         let session = try await api.call(.post, "/v1/sessions", ["email": email, "password": password])
         #expect(session.status == .created)
         return try #require(session["token"] as? String)
@@ -187,7 +187,7 @@ struct AdministrationAPITests {
                 let own = try await api.call(.get, "/v1/organisations/\(a.rawValue)/members", token: tokenA)
                 #expect(own.status == .ok)
                 let member = try #require(Self.items(own).first)
-                #expect(Self.items(own).count == 1 && member["accountId"] as? String == superA.rawValue)
+                #expect(Self.items(own).count == 1 && member["accountId"] as? String == superA.description)
                 let roles = member["roles"] as? [[String: Any]] ?? []
                 #expect(roles.map { $0["role"] as? String } == [role] && roles.first?["assignmentId"] is Int)
 
@@ -231,12 +231,12 @@ struct AdministrationAPITests {
                 let bAudit = try await api.call(.get, "/v1/audit-events?organisationId=\(b.rawValue)", token: tokenB)
                 #expect(bAudit.status == .ok && !Self.items(bAudit).isEmpty)
                 let byAccount = Self.items(
-                    try await api.call(.get, "/v1/audit-events?accountId=\(superA.rawValue.uppercased())&limit=500", token: tokenA))
+                    try await api.call(.get, "/v1/audit-events?accountId=\(superA.description.uppercased())&limit=500", token: tokenA))
                 #expect(!byAccount.isEmpty && byAccount.count < Self.items(audit).count)
                 #expect(
                     byAccount.allSatisfy {
-                        $0["actorId"] as? String == superA.rawValue || $0["subjectId"] as? String == superA.rawValue
-                            || ($0["after"] as? [String: Any])?["account"] as? String == superA.rawValue
+                        $0["actorId"] as? String == superA.description || $0["subjectId"] as? String == superA.description
+                            || ($0["after"] as? [String: Any])?["account"] as? String == superA.description
                     })
                 let future = Self.items(try await api.call(.get, "/v1/audit-events?from=2999-01-01T00:00:00Z", token: tokenA))
                 #expect(future.isEmpty)
@@ -276,7 +276,7 @@ struct AdministrationAPITests {
                 let page3 = try await api.call(.get, "\(members)?limit=1&cursor=\(try #require(page2["nextCursor"] as? String))", token: firstToken)
                 #expect(page3["nextCursor"] == nil || page3["nextCursor"] is NSNull)
                 let everyone = (Self.items(page1) + Self.items(page2) + Self.items(page3)).compactMap { $0["accountId"] as? String }
-                #expect(Set(everyone) == [first.rawValue, second.rawValue, worker.rawValue] && everyone.count == 3)
+                #expect(Set(everyone) == [first.description, second.description, worker.description] && everyone.count == 3)
                 let tooMany = try await api.call(.get, "\(members)?limit=501", token: firstToken)
                 #expect(tooMany.status == .unprocessableContent && tooMany.code == "validation-failed")
                 let badCursor = try await api.call(.get, "\(members)?cursor=zzz", token: firstToken)
@@ -299,7 +299,7 @@ struct AdministrationAPITests {
                 #expect(revoked.status == .noContent)
                 #expect(
                     try await f.ownerQuery(
-                        "SELECT revoke_reason FROM role_assignments WHERE account_id = \(UUID(uuidString: worker.rawValue)) AND revoked_at IS NOT NULL"
+                        "SELECT revoke_reason FROM role_assignments WHERE account_id = \(worker.rawValue) AND revoked_at IS NOT NULL"
                     ) == ["left the company"])
                 #expect(
                     try await api.call(.delete, "\(members)/\(worker.rawValue)/roles/spor-industry-user", token: firstToken, [:]).status == .notFound)
@@ -415,7 +415,7 @@ struct AdministrationAPITests {
             let admin = try await f.staff(.admin)
             let desk = try await f.staff(.serviceDesk)
             let user = try await f.user("nora")
-            let email = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(UUID(uuidString: user.rawValue))").first)
+            let email = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(user.rawValue)").first)
             try await Self.app(f.db).test(.router) { client in
                 let api = API(client: client)
                 let adminToken = try await Self.signIn(api, f, admin, password: "staff password 123")

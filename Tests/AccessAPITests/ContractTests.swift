@@ -27,7 +27,7 @@ struct ContractTests {
     /// `METHOD /path` of every operation in openapi.yaml (paths two spaces in, methods four).
     static func documentedOperations() throws -> Set<String> {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Sources/AccessAPI/openapi.yaml")
+            .appendingPathComponent("Sources/AccessOpenAPI/openapi.yaml")
         let text = try String(contentsOf: url, encoding: .utf8)
         var operations: Set<String> = []
         var path: String?

@@ -38,7 +38,7 @@ struct ReportsAPITests {
             let aliceEmail = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(alice.rawValue)::uuid").first)
             // Alice signs in with a known password (the fixture's users have a random e-mail and a fixed password).
             try await f.owner.query(
-                "UPDATE credentials SET password_hash = (SELECT password_hash FROM credentials c JOIN accounts a ON a.id = c.account_id WHERE a.email = 'desk@ema.example') WHERE account_id = \(UUID(uuidString: alice.rawValue)!)"
+                "UPDATE credentials SET password_hash = (SELECT password_hash FROM credentials c JOIN accounts a ON a.id = c.account_id WHERE a.email = 'desk@ema.example') WHERE account_id = \(alice.rawValue)"
             )
             let views = Reports(client: f.owner, logger: TestDatabase.logger)
 

@@ -7,12 +7,12 @@ import Testing
 private let now = Date(timeIntervalSince1970: 1_750_000_000)
 private let day: TimeInterval = 86_400
 private let acme = OrganisationID(number: 100_000_123)
-private let alice = AccountID("alice")  // the requester
-private let bob = AccountID("bob")  // a super user of acme
-private let member = Actor(id: AccountID("carol"), staffRoles: [])
+private let alice = AccountID.random()  // the requester
+private let bob = AccountID.random()  // a super user of acme
+private let member = Actor(id: AccountID.random(), staffRoles: [])
 private let superUserBob = Actor(id: bob, staffRoles: [])
-private let desk = Actor(id: AccountID("desk"), staffRoles: [.serviceDesk])
-private let steward = Actor(id: AccountID("steward"), staffRoles: [.dataSteward])
+private let desk = Actor(id: AccountID.random(), staffRoles: [.serviceDesk])
+private let steward = Actor(id: AccountID.random(), staffRoles: [.dataSteward])
 
 /// A clean submission by an active alice with security questions set, for acme with `superUsers` super users.
 private func submission(
@@ -267,7 +267,7 @@ struct DecisionPolicyTests {
         let first = ApprovalPolicy.decide(byServiceDesk(request(requester: alice), superUsers: 0), .approve)
         #expect(value(first) == .approved(grant: .superUser, firstSuperUser: true))
         // The second decision runs under the organisation lock after the first committed.
-        let second = ApprovalPolicy.decide(byServiceDesk(request(requester: AccountID("dave")), superUsers: 1), .approve)
+        let second = ApprovalPolicy.decide(byServiceDesk(request(requester: AccountID.random()), superUsers: 1), .approve)
         expectRefused(second, .delegatedToOrganisation, .r11)
     }
 
@@ -411,7 +411,7 @@ struct RevocationPolicyTests {
 
     @Test("R14: the organisation cannot remove its last active super user")
     func lastSuperUser() {
-        expectRefused(ApprovalPolicy.revoke(revocation(.superUser, holder: AccountID("dave"), superUsers: 1)), .lastSuperUser, .r14)
+        expectRefused(ApprovalPolicy.revoke(revocation(.superUser, holder: AccountID.random(), superUsers: 1)), .lastSuperUser, .r14)
         // Not by dropping it themselves either.
         expectRefused(ApprovalPolicy.revoke(revocation(.superUser, holder: bob, channel: .own, superUsers: 1)), .lastSuperUser, .r14)
     }

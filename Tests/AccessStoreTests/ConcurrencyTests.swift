@@ -77,7 +77,7 @@ struct ConcurrencyTests {
             #expect(
                 try await f.ownerQuery(
                     "SELECT account_id::text FROM role_assignments WHERE organisation_id = \(org.rawValue)")
-                    == [requests[winner].requester.rawValue])
+                    == [requests[winner].requester.description])
             #expect(
                 try await f.ownerQuery(
                     "SELECT count(*)::text FROM audit_events WHERE organisation_id = \(org.rawValue) AND action = 'role-assignment.granted'")
@@ -130,8 +130,8 @@ struct ConcurrencyTests {
             let results = try await withThrowingTaskGroup(of: (Int, Result<Int64, any Error>).self) { group in
                 for i in 0..<count {
                     let agent = agents[i]
-                    let agentID = UUID(uuidString: agent.rawValue)!
-                    let requesterID = UUID(uuidString: requests[i].requester.rawValue)!
+                    let agentID = agent.rawValue
+                    let requesterID = requests[i].requester.rawValue
                     let request = requests[i].id.rawValue
                     let orgID = org.rawValue
                     group.addTask {
@@ -194,7 +194,7 @@ struct ConcurrencyTests {
             #expect(
                 try await f.ownerQuery(
                     "SELECT account_id::text FROM role_assignments WHERE organisation_id = \(org.rawValue)")
-                    == [requests[winners[0]].requester.rawValue])
+                    == [requests[winners[0]].requester.description])
             #expect(
                 try await f.ownerQuery(
                     "SELECT count(*)::text FROM access_requests WHERE organisation_id = \(org.rawValue) AND status = 'pending'")
@@ -281,7 +281,7 @@ struct ConcurrencyTests {
             let results = try await withThrowingTaskGroup(of: Result<Int64, any Error>.self) { group in
                 for attempt in attempts {
                     let revoker = superUsers[attempt.revoker]
-                    let revokerID = UUID(uuidString: revoker.rawValue)!
+                    let revokerID = revoker.rawValue
                     let assignment = assignments[attempt.target]
                     let action = attempt.revoker == attempt.target ? "role-assignment.dropped" : "role-assignment.revoked"
                     let orgID = org.rawValue
@@ -373,12 +373,12 @@ struct ConcurrencyTests {
             #expect(
                 try await f.ownerQuery(
                     """
-                    SELECT count(*)::text FROM access_requests WHERE requester_id = \(UUID(uuidString: user.rawValue)!)
+                    SELECT count(*)::text FROM access_requests WHERE requester_id = \(user.rawValue)
                     AND organisation_id = \(org.rawValue) AND role = 'spor-industry-user' AND status = 'pending'
                     """) == ["1"])
             #expect(
                 try await f.ownerQuery(
-                    "SELECT count(*)::text FROM audit_events WHERE action = 'access-request.submitted' AND actor_id = \(UUID(uuidString: user.rawValue)!)"
+                    "SELECT count(*)::text FROM audit_events WHERE action = 'access-request.submitted' AND actor_id = \(user.rawValue)"
                 )
                     == ["1"])
         }
@@ -432,7 +432,7 @@ struct ConcurrencyTests {
             var su: [AccountID] = []
             for _ in 0..<3 { su.append(try await f.superUser(of: org)) }
             let assignments = try await Self.superUserAssignments(f, org: org, of: su)
-            let ids = su.map { UUID(uuidString: $0.rawValue)! }
+            let ids = su.map { $0.rawValue }
             let (held, heldGate) = AsyncStream<Void>.makeStream()
             let (release, releaseGate) = AsyncStream<Void>.makeStream()
 
@@ -496,7 +496,7 @@ struct ConcurrencyTests {
             let rows = try await f.ownerQuery(
                 """
                 SELECT id::text FROM role_assignments WHERE organisation_id = \(org.rawValue)
-                AND account_id = \(UUID(uuidString: account.rawValue)!) AND role = 'spor-industry-super-user' AND revoked_at IS NULL
+                AND account_id = \(account.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL
                 """)
             try #require(rows.count == 1)
             ids.append(Int64(rows[0])!)
@@ -509,7 +509,7 @@ struct ConcurrencyTests {
     private static func expectRevokersWereActive(
         _ f: Fixture, org: OrganisationID, superUsers: [AccountID], assignments: [Int64]
     ) async throws {
-        let holder = Dictionary(uniqueKeysWithValues: zip(assignments.map(String.init), superUsers.map(\.rawValue)))
+        let holder = Dictionary(uniqueKeysWithValues: zip(assignments.map(String.init), superUsers.map(\.description)))
         let events = try await f.ownerQuery(
             """
             SELECT actor_id::text || ' ' || subject_id FROM audit_events WHERE organisation_id = \(org.rawValue)

@@ -350,25 +350,25 @@ private struct Runner {
         for index in 0..<initialUsers {
             let user = try await f.user("user\(index)")
             runner.users.append(user)
-            runner.labels[user.rawValue] = "u\(index)"
+            runner.labels[user.description] = "u\(index)"
             runner.userKeys.append(-1 - index)
         }
         for index in 0..<2 {
             let agent = try await f.staff(.serviceDesk)
             runner.agents.append(agent)
-            runner.labels[agent.rawValue] = "desk\(index)"
+            runner.labels[agent.description] = "desk\(index)"
         }
         for index in 0..<3 {
             let org = try await f.organisation("Differential Org \(index)")
             runner.orgs.append(org)
-            runner.labels[org.rawValue] = "org\(index)"
+            runner.labels[org.description] = "org\(index)"
         }
         return runner
     }
 
     // MARK: Labels for traces
 
-    func label(_ account: AccountID) -> String { labels[account.rawValue] ?? account.rawValue }
+    func label(_ account: AccountID) -> String { labels[account.description] ?? account.description }
     func label(_ org: OrganisationID?) -> String { org.map { labels[$0.rawValue] ?? $0.rawValue } ?? "no organisation" }
 
     func label(request index: Int) -> String {
@@ -397,7 +397,7 @@ private struct Runner {
         switch step {
         case .register:
             let user = try await f.user("registered")
-            labels[user.rawValue] = "u\(users.count)"
+            labels[user.description] = "u\(users.count)"
             users.append(user)
             tally.registrations += 1
             result = StepResult(resolved: "\(label(user)) registers", swift: nil, database: nil, changed: true)

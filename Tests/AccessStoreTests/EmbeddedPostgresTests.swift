@@ -1,5 +1,6 @@
 import AccessStore
 import AccessTestSupport
+import EmbeddedPostgres
 import Foundation
 import PostgresNIO
 import Testing
@@ -20,19 +21,18 @@ struct EmbeddedPostgresTests {
         let folder = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("spor-embedded-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let cluster = try EmbeddedPostgres(configuration: .init(dataDirectory: folder), logger: TestDatabase.logger)
-        let first = try cluster.start()
+        let first = try await cluster.start()
         let provisioned = try await cluster.provision(first, database: "spor_access")
         try await TestDatabase.withClient(provisioned.owner) { client in
             try await client.query("CREATE TABLE kept (value text)")
             try await client.query("INSERT INTO kept VALUES ('still here')")
         }
         #expect(cluster.isRunning)
-        try cluster.stop()
+        try await cluster.stop()
         #expect(!cluster.isRunning)
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("pgdata/postmaster.pid").path))
 
-        let second = try cluster.start()
-        defer { try? cluster.stop() }
+        let second = try await cluster.start()
         let again = try await cluster.provision(second, database: "spor_access")
         #expect(again.owner.password == provisioned.owner.password)
         let value = try await TestDatabase.withClient(again.owner) { client in
@@ -40,6 +40,7 @@ struct EmbeddedPostgresTests {
             for try await value in try await client.query("SELECT value FROM kept").decode(String.self) { values.append(value) }
             return values
         }
+        try await cluster.stop()
         #expect(value == ["still here"])
     }
 }

@@ -33,7 +33,7 @@ struct NotificationDeliveryTests {
             #expect(total >= 2)  // verification e-mail and the first-super-user instructions, at least
 
             let sender = RecordingSender(failOnceFor: aliceEmail)
-            let delivery = NotificationDelivery(client: f.app, sender: sender, logger: TestDatabase.logger)
+            let delivery = NotificationDelivery(database: Database(client: f.app, logger: TestDatabase.logger), sender: sender)
             let first = try await delivery.deliverPending(batch: 100)
             #expect(first < total)
             let failed = try await f.ownerQuery(

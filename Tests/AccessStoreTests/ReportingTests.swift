@@ -25,7 +25,7 @@ private struct World: Sendable {
     /// OMS change requests by label → id.
     var oms: [String: Int64]
 
-    func id(_ name: String) -> String { (account[name]?.rawValue ?? "?").lowercased() }
+    func id(_ name: String) -> String { (account[name]?.description ?? "?") }
     func mail(_ name: String) -> String { email[name] ?? "?" }
     func req(_ label: String) -> String { request[label].map(String.init) ?? "?" }
     func tkt(_ label: String) -> String { ticket[label].map(String.init) ?? "?" }
@@ -79,7 +79,7 @@ private func printed(_ f: Fixture, _ instant: String) async throws -> String {
     try #require(try await ownerText(f, "SELECT (\(instant)::timestamptz)::text"))
 }
 
-private func uuid(_ account: AccountID) -> UUID { UUID(uuidString: account.rawValue)! }
+private func uuid(_ account: AccountID) -> UUID { account.rawValue }
 
 /// Seeds the world through the stores, then moves it in time.
 private func seed(_ f: Fixture) async throws -> World {
@@ -162,7 +162,7 @@ private func seed(_ f: Fixture) async throws -> World {
     #expect(a1.approverKind == .emaServiceDesk && a2.approverKind == .emaServiceDesk)
 
     // OMS change requests (filed by the unaffiliated role holder): two approved, one rejected, one pending.
-    let letter = [Upload(fileName: "register.pdf", contentType: "application/pdf", bytes: Fixture.pdf)]
+    let letter = [Upload(fileName: "register.pdf", contentType: .pdf, bytes: Fixture.pdf)]
     func file(_ name: String, _ country: String) async throws -> Int64 {
         try await f.oms.file(
             actor: who("uma"), name: name, country: country, city: "Capital", address: nil,

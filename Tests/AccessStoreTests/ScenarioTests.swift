@@ -21,7 +21,7 @@ struct ScenarioTests {
             #expect(decision.request.status == .approved)
             #expect(decision.grant?.firstSuperUser == true)
             let resolved = try await f.tickets.ticket(ticket.id, actor: alice)
-            #expect(resolved.status == "resolved" && resolved.resolution == "approved")
+            #expect(resolved.status == .resolved && resolved.resolution == .approved)
 
             let bob = try await f.user("bob")
             let bobs = try await f.requests.submit(actor: bob, role: .industryUser, organisation: org, justification: nil)
@@ -46,7 +46,7 @@ struct ScenarioTests {
             #expect(unaffiliated.grant != nil)
             let change = try await f.oms.file(
                 actor: carol, name: "Newco Biotech", country: "BE", city: "Ghent", address: nil, justification: "new company",
-                documents: [Upload(fileName: "kbo.pdf", contentType: "application/pdf", bytes: Fixture.pdf)])
+                documents: [Upload(fileName: "kbo.pdf", contentType: .pdf, bytes: Fixture.pdf)])
             let steward = try await f.staff(.dataSteward)
             let decided = try await f.oms.decide(actor: steward, request: change.id, approve: true, reason: nil)
             let org = try #require(decided.organisation)

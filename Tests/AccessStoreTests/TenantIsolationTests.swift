@@ -22,7 +22,7 @@ private struct Tenant: Sendable {
 }
 
 extension AccountID {
-    fileprivate var pgID: UUID { UUID(uuidString: rawValue)! }
+    fileprivate var pgID: UUID { rawValue }
 }
 
 /// Collects values out of a `@Sendable` transaction body.
@@ -52,7 +52,7 @@ extension Fixture {
         let pending = try await requests.submit(actor: applicant, role: .industryUser, organisation: organisation, justification: nil)
         let change = try await oms.file(
             actor: member, name: "\(name) Subsidiary", country: "NL", city: "Utrecht", address: nil, justification: "new site",
-            documents: [Upload(fileName: "kvk.pdf", contentType: "application/pdf", bytes: Fixture.pdf)])
+            documents: [Upload(fileName: "kvk.pdf", contentType: .pdf, bytes: Fixture.pdf)])
         for person in [superUser, member, applicant] {
             try await asApplication(actor: person) { conn in
                 let token = ByteBuffer(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })
@@ -360,7 +360,7 @@ struct TenantIsolationTests {
                     return (backend.first ?? "", requests.first ?? "", actor.first ?? "")
                 }
                 let acting = try await database.transaction(actor: a.superUser) { try await probe($0) }
-                #expect(acting.requests != "0" && acting.actor == a.superUser.rawValue)
+                #expect(acting.requests != "0" && acting.actor == a.superUser.description)
 
                 let after = try await database.transaction(actor: nil) { try await probe($0) }
                 #expect(after.backend == acting.backend, "not the same pooled connection")

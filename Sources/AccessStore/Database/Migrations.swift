@@ -183,8 +183,7 @@ public struct MigrationRunner: Sendable {
 
     private func apply(_ migration: Migration, connection: PostgresConnection) async throws {
         logger.info("applying migration", metadata: ["migration": "\(migration.fileName)"])
-        try await connection.query("BEGIN", logger: logger)
-        do {
+        try await Database.transaction(on: connection, role: nil, actor: nil, logger: logger) { connection in
             for statement in SQLScript.statements(in: migration.sql) {
                 do {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
@@ -197,10 +196,6 @@ public struct MigrationRunner: Sendable {
             try await connection.query(
                 "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))",
                 logger: logger)
-            try await connection.query("COMMIT", logger: logger)
-        } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
-            throw error
         }
     }
 

@@ -3,17 +3,7 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// The reporting views of `SQL/migrations/0007_reporting.sql`, read as the reporting role.
-public enum ReportName: String, Sendable, CaseIterable {
-    case organisationsWithoutSuperUser = "organisations_without_super_user"
-    case organisationsWithSingleSuperUser = "organisations_with_single_super_user"
-    case pendingAccessRequests = "pending_access_requests"
-    case serviceDeskSLA = "service_desk_sla"
-    case roleHolders = "role_holders"
-    case approvalActivity = "approval_activity"
-    case requestFunnel = "request_funnel"
-    case omsChangeRequests = "oms_change_requests"
-
+extension ReportName {
     /// Stable row order of each report.
     var orderBy: String {
         switch self {
@@ -27,15 +17,17 @@ public enum ReportName: String, Sendable, CaseIterable {
         case .omsChangeRequests: "status"
         }
     }
-
-    /// Whether the report has an `organisation_id` column to filter on.
-    public var isPerOrganisation: Bool { self != .requestFunnel && self != .omsChangeRequests }
 }
 
 /// A report's rows: column names in view order, values as text (NULL as nil).
 public struct ReportTable: Sendable, Equatable {
     public let columns: [String]
     public let rows: [[String?]]
+
+    public init(columns: [String], rows: [[String?]]) {
+        self.columns = columns
+        self.rows = rows
+    }
 
     /// RFC 4180 CSV: header row, CRLF line ends, fields quoted when they hold a comma, quote or line break.
     public func csv() -> String {
@@ -65,38 +57,33 @@ public struct ReportTable: Sendable, Equatable {
 
 /// Reads reports. Each read is one transaction acting as `spor_reporting`, so it sees exactly what analysts see.
 public struct Reports: Sendable {
-    public let client: PostgresClient
-    public let logger: Logger
+    let database: Database
+    var logger: Logger { database.logger }
 
+    /// `client` may be any login that can switch to the reporting role (the owner, or an analyst's own).
     public init(client: PostgresClient, logger: Logger) {
-        self.client = client
-        self.logger = logger
+        self.database = Database(client: client, logger: logger, role: DatabaseRole.reporting)
     }
 
     /// The rows of a report, optionally for one organisation; `limit`/`offset` page the long ones.
     public func table(
         _ report: ReportName, organisation: OrganisationID? = nil, limit: Int = 10_000, offset: Int = 0
     ) async throws -> ReportTable {
-        do {
-            return try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT set_config('role', 'spor_reporting', true)", logger: logger)
-                let columns = try await connection.all(
-                    """
-                    SELECT column_name::text FROM information_schema.columns
-                    WHERE table_schema = 'reporting' AND table_name = \(report.rawValue) ORDER BY ordinal_position
-                    """, as: String.self, logger: logger)
-                // Identifiers come from the catalogue and the enum, never from input; values are bound.
-                let cells = columns.map { "\"\($0)\"::text" }.joined(separator: ", ")
-                let query = Self.query(
-                    select: "to_json(ARRAY[\(cells)])::text", report: report, organisation: organisation, limit: limit, offset: offset)
-                let rows = try await connection.all(query, as: String.self, logger: logger).map { text -> [String?] in
-                    let values = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [Any] ?? []
-                    return values.map { $0 as? String }
-                }
-                return ReportTable(columns: columns, rows: rows)
+        try await database.transaction(actor: nil) { connection in
+            let columns = try await connection.all(
+                """
+                SELECT column_name::text FROM information_schema.columns
+                WHERE table_schema = 'reporting' AND table_name = \(report.rawValue) ORDER BY ordinal_position
+                """, as: String.self, logger: logger)
+            // Identifiers come from the catalogue and the enum, never from input; values are bound.
+            let cells = columns.map { "\"\($0)\"::text" }.joined(separator: ", ")
+            let query = Self.query(
+                select: "to_json(ARRAY[\(cells)])::text", report: report, organisation: organisation, limit: limit, offset: offset)
+            let rows = try await connection.all(query, as: String.self, logger: logger).map { text -> [String?] in
+                let values = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [Any] ?? []
+                return values.map { $0 as? String }
             }
-        } catch {
-            throw StoreErrors.map(error)
+            return ReportTable(columns: columns, rows: rows)
         }
     }
 
@@ -116,17 +103,12 @@ public struct Reports: Sendable {
 
     /// The rows of a report as a JSON array of objects (columns in view order, numbers as numbers).
     public func json(_ report: ReportName, organisation: OrganisationID? = nil, limit: Int = 10_000, offset: Int = 0) async throws -> String {
-        do {
-            return try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT set_config('role', 'spor_reporting', true)", logger: logger)
-                let inner = Self.query(select: "*", report: report, organisation: organisation, limit: limit, offset: offset)
-                let query = PostgresQuery(
-                    unsafeSQL: "SELECT coalesce(json_agg(v ORDER BY \(report.orderBy)), '[]'::json)::text FROM (\(inner.sql)) v",
-                    binds: inner.binds)
-                return try await connection.first(query, as: String.self, logger: logger) ?? "[]"
-            }
-        } catch {
-            throw StoreErrors.map(error)
+        try await database.transaction(actor: nil) { connection in
+            let inner = Self.query(select: "*", report: report, organisation: organisation, limit: limit, offset: offset)
+            let query = PostgresQuery(
+                unsafeSQL: "SELECT coalesce(json_agg(v ORDER BY \(report.orderBy)), '[]'::json)::text FROM (\(inner.sql)) v",
+                binds: inner.binds)
+            return try await connection.first(query, as: String.self, logger: logger) ?? "[]"
         }
     }
 }

@@ -57,7 +57,7 @@ public struct AccessRequestStore: Sendable {
                            now(),
                            extract(epoch FROM s.unaffiliated_activation_delay)::float8,
                            extract(epoch FROM s.request_lifetime)::float8
-                    FROM accounts a, settings s WHERE a.id = \(actor.uuid)
+                    FROM accounts a, settings s WHERE a.id = \(actor.rawValue)
                     """,
                     as: (Bool, Bool, Bool, Bool, Date, Double, Double).self, logger: logger)
             else { throw Refusal(.notFound, .r13, "The signed-in account no longer exists.") }
@@ -87,7 +87,7 @@ public struct AccessRequestStore: Sendable {
                     """
                     INSERT INTO access_requests (organisation_id, requester_id, role, justification, status, approver_kind,
                                                  expires_at, decided_at)
-                    VALUES (\(organisation?.rawValue), \(actor.uuid), \(role.rawValue), \(justification),
+                    VALUES (\(organisation?.rawValue), \(actor.rawValue), \(role.rawValue), \(justification),
                             \(decision.status.rawValue), \(decision.approverKind.rawValue), \(decision.expiresAt),
                             \(decision.status == .approved ? now : nil))
                     RETURNING id
@@ -95,8 +95,11 @@ public struct AccessRequestStore: Sendable {
             else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R13", message: "the request was not stored") }
             let request = try await Self.load(AccessRequestID(id), connection, logger)
             try await Journal.audit(
-                connection, actor: actor, organisation: organisation, action: "access-request.submitted",
-                subjectType: "access_request", subjectID: String(id),
+                connection,
+                actor: actor,
+                organisation: organisation,
+                action: .requestSubmitted,
+                subject: .init(type: .accessRequest, id: String(id)),
                 after: ["role": role.rawValue, "status": decision.status.rawValue, "approverKind": decision.approverKind.rawValue],
                 logger: logger)
             let requesterEmail = try await Self.email(of: actor, connection, logger)
@@ -105,30 +108,45 @@ public struct AccessRequestStore: Sendable {
             if let effectiveFrom = decision.grantEffectiveFrom {
                 grant = try await Self.grant(request, effectiveFrom: effectiveFrom, firstSuperUser: false, actor: actor, connection, logger)
                 try await Journal.notify(
-                    connection, organisation: nil, recipient: actor, email: requesterEmail, template: "request-decided",
-                    subject: "Your access request \(id) is approved",
-                    body: "The system approved your request for the SPOR Unaffiliated User role. It is effective from \(Self.format(effectiveFrom)).",
-                    subjectType: "access_request", subjectID: String(id), logger: logger)
+                    connection,
+                    organisation: nil,
+                    recipient: actor,
+                    email: requesterEmail,
+                    Journal.Message(
+                        template: .requestDecided, subject: "Your access request \(id) is approved",
+                        body:
+                            "The system approved your request for the SPOR Unaffiliated User role. It is effective from \(Self.format(effectiveFrom))."
+                    ),
+                    about: .init(type: .accessRequest, id: String(id)),
+                    logger: logger)
             } else if let organisation {
                 switch decision.approverKind {
                 case .emaServiceDesk:
                     try await Journal.notify(
-                        connection, organisation: organisation, recipient: actor, email: requesterEmail,
-                        template: "request-filed-first-super-user",
-                        subject: "Your access request \(id): open a service desk ticket",
-                        body: """
-                            Your request \(id) for the SPOR Industry Super User role of \(organisation) is approved by the EMA \
-                            service desk. Open a service request with "SPOR super user role access – request ID \(id)" in the \
-                            subject and attach the signed SPOR User Affiliation Template Letter.
-                            """,
-                        subjectType: "access_request", subjectID: String(id), logger: logger)
+                        connection,
+                        organisation: organisation,
+                        recipient: actor,
+                        email: requesterEmail,
+                        Journal.Message(
+                            template: .requestFiledFirstSuperUser, subject: "Your access request \(id): open a service desk ticket",
+                            body: """
+                                Your request \(id) for the SPOR Industry Super User role of \(organisation) is approved by the EMA \
+                                service desk. Open a service request with "SPOR super user role access – request ID \(id)" in the \
+                                subject and attach the signed SPOR User Affiliation Template Letter.
+                                """),
+                        about: .init(type: .accessRequest, id: String(id)),
+                        logger: logger)
                 default:
                     try await Journal.notifySuperUsers(
-                        connection, organisation: organisation, template: "request-filed",
-                        subject: "New access request \(id) for \(organisation)",
-                        body:
-                            "\(requesterEmail) asks for the role \(role.rawValue) in \(organisation). Approve or reject it in the Account Management portal.",
-                        subjectType: "access_request", subjectID: String(id), logger: logger)
+                        connection,
+                        organisation: organisation,
+                        Journal.Message(
+                            template: .requestFiled, subject: "New access request \(id) for \(organisation)",
+                            body:
+                                "\(requesterEmail) asks for the role \(role.rawValue) in \(organisation). Approve or reject it in the Account Management portal."
+                        ),
+                        about: .init(type: .accessRequest, id: String(id)),
+                        logger: logger)
                 }
             }
             return Submission(request: request, grant: grant)
@@ -157,7 +175,7 @@ public struct AccessRequestStore: Sendable {
                 superUsers = try await Self.activeSuperUsers(organisation, connection, logger)
                 actorIsSuperUser =
                     try await connection.first(
-                        "SELECT spor_is_active_super_user(\(actor.uuid), \(organisation.rawValue))", as: Bool.self, logger: logger) ?? false
+                        "SELECT spor_is_active_super_user(\(actor.rawValue), \(organisation.rawValue))", as: Bool.self, logger: logger) ?? false
             }
             let staffRoles = try await Self.staffRoles(of: actor, connection, logger)
             let hasTicket =
@@ -201,27 +219,40 @@ public struct AccessRequestStore: Sendable {
         try await connection.query(
             "UPDATE access_requests SET approver_kind = \(kind.rawValue) WHERE id = \(request.id.rawValue)", logger: logger)
         try await Journal.audit(
-            connection, actor: actor, organisation: organisation, action: "access-request.rerouted",
-            subjectType: "access_request", subjectID: String(request.id.rawValue),
-            before: ["approverKind": request.approverKind.rawValue], after: ["approverKind": kind.rawValue], logger: logger)
+            connection,
+            actor: actor,
+            organisation: organisation,
+            action: .requestRerouted,
+            subject: .init(type: .accessRequest, id: String(request.id.rawValue)),
+            before: ["approverKind": request.approverKind.rawValue],
+            after: ["approverKind": kind.rawValue],
+            logger: logger)
         if kind == .organisationSuperUsers {
             try await Journal.notifySuperUsers(
-                connection, organisation: organisation, template: "request-filed",
-                subject: "Access request \(request.id) is now yours to decide",
-                body: "\(organisation) has a super user now, so request \(request.id) for \(request.role.rawValue) is decided by its super users.",
-                subjectType: "access_request", subjectID: String(request.id.rawValue), logger: logger)
+                connection,
+                organisation: organisation,
+                Journal.Message(
+                    template: .requestFiled, subject: "Access request \(request.id) is now yours to decide",
+                    body: "\(organisation) has a super user now, so request \(request.id) for \(request.role.rawValue) is decided by its super users."
+                ),
+                about: .init(type: .accessRequest, id: String(request.id.rawValue)),
+                logger: logger)
         } else {
             let email = try await Self.email(of: request.requester, connection, logger)
             try await Journal.notify(
-                connection, organisation: organisation, recipient: request.requester, email: email,
-                template: "request-filed-first-super-user",
-                subject: "Your access request \(request.id): open a service desk ticket",
-                body: """
-                    \(organisation) has no super user any more, so your request \(request.id) is approved by the EMA service desk. \
-                    Open a service request with "SPOR super user role access – request ID \(request.id)" in the subject and \
-                    attach the signed SPOR User Affiliation Template Letter.
-                    """,
-                subjectType: "access_request", subjectID: String(request.id.rawValue), logger: logger)
+                connection,
+                organisation: organisation,
+                recipient: request.requester,
+                email: email,
+                Journal.Message(
+                    template: .requestFiledFirstSuperUser, subject: "Your access request \(request.id): open a service desk ticket",
+                    body: """
+                        \(organisation) has no super user any more, so your request \(request.id) is approved by the EMA service desk. \
+                        Open a service request with "SPOR super user role access – request ID \(request.id)" in the subject and \
+                        attach the signed SPOR User Affiliation Template Letter.
+                        """),
+                about: .init(type: .accessRequest, id: String(request.id.rawValue)),
+                logger: logger)
         }
         return try await Self.load(request.id, connection, logger)
     }
@@ -238,14 +269,19 @@ public struct AccessRequestStore: Sendable {
         }
         try await connection.query(
             """
-            UPDATE access_requests SET status = \(status.rawValue), decided_by = \(actor.uuid), decided_at = now(),
+            UPDATE access_requests SET status = \(status.rawValue), decided_by = \(actor.rawValue), decided_at = now(),
                    decision_reason = \(reason)
             WHERE id = \(id)
             """, logger: logger)
         try await Journal.audit(
-            connection, actor: actor, organisation: request.organisation, action: "access-request.\(status.rawValue)",
-            subjectType: "access_request", subjectID: String(id),
-            before: ["status": "pending"], after: ["status": status.rawValue, "reason": reason ?? ""], logger: logger)
+            connection,
+            actor: actor,
+            organisation: request.organisation,
+            action: status == .approved ? .requestApproved : .requestRejected,
+            subject: .init(type: .accessRequest, id: String(id)),
+            before: ["status": "pending"],
+            after: ["status": status.rawValue, "reason": reason ?? ""],
+            logger: logger)
         let decided = try await Self.load(request.id, connection, logger)
         var grant: RoleAssignment?
         if case .approved(_, let first) = outcome {
@@ -258,11 +294,16 @@ public struct AccessRequestStore: Sendable {
         let email = try await Self.email(of: request.requester, connection, logger)
         let place = request.organisation.map { " in \($0)" } ?? ""
         try await Journal.notify(
-            connection, organisation: request.organisation, recipient: request.requester, email: email,
-            template: "request-decided", subject: "Your access request \(id) is \(status.rawValue)",
-            body: "Your request for the role \(request.role.rawValue)\(place) was \(status.rawValue)."
-                + (reason.map { " Comment: \($0)" } ?? ""),
-            subjectType: "access_request", subjectID: String(id), logger: logger)
+            connection,
+            organisation: request.organisation,
+            recipient: request.requester,
+            email: email,
+            Journal.Message(
+                template: .requestDecided, subject: "Your access request \(id) is \(status.rawValue)",
+                body: "Your request for the role \(request.role.rawValue)\(place) was \(status.rawValue)."
+                    + (reason.map { " Comment: \($0)" } ?? "")),
+            about: .init(type: .accessRequest, id: String(id)),
+            logger: logger)
         return Decision(request: decided, grant: grant)
     }
 
@@ -277,18 +318,28 @@ public struct AccessRequestStore: Sendable {
             try await connection.query(
                 """
                 UPDATE service_desk_tickets SET status = 'resolved', resolution = \(resolution.rawValue),
-                       resolution_comment = \(comment), resolved_by = \(actor.uuid), resolved_at = now()
+                       resolution_comment = \(comment), resolved_by = \(actor.rawValue), resolved_at = now()
                 WHERE id = \(ticket)
                 """, logger: logger)
             try await Journal.audit(
-                connection, actor: actor, organisation: request.organisation, action: "service-desk-ticket.resolved",
-                subjectType: "service_desk_ticket", subjectID: String(ticket),
-                before: ["status": "open"], after: ["status": "resolved", "resolution": resolution.rawValue], logger: logger)
+                connection,
+                actor: actor,
+                organisation: request.organisation,
+                action: .ticketResolved,
+                subject: .init(type: .serviceDeskTicket, id: String(ticket)),
+                before: ["status": "open"],
+                after: ["status": "resolved", "resolution": resolution.rawValue],
+                logger: logger)
             try await Journal.notify(
-                connection, organisation: request.organisation, recipient: request.requester, email: email,
-                template: "ticket-resolved", subject: "Service request \(ticket) is resolved",
-                body: "The EMA service desk resolved your service request \(ticket) for access request \(request.id): \(resolution.rawValue).",
-                subjectType: "service_desk_ticket", subjectID: String(ticket), logger: logger)
+                connection,
+                organisation: request.organisation,
+                recipient: request.requester,
+                email: email,
+                Journal.Message(
+                    template: .ticketResolved, subject: "Service request \(ticket) is resolved",
+                    body: "The EMA service desk resolved your service request \(ticket) for access request \(request.id): \(resolution.rawValue)."),
+                about: .init(type: .serviceDeskTicket, id: String(ticket)),
+                logger: logger)
         }
     }
 
@@ -302,12 +353,17 @@ public struct AccessRequestStore: Sendable {
                 try ApprovalPolicy.cancel(request: request.snapshot, actor: actor).get()
             }
             try await connection.query(
-                "UPDATE access_requests SET status = 'cancelled', decided_by = \(actor.uuid), decided_at = now() WHERE id = \(id.rawValue)",
+                "UPDATE access_requests SET status = 'cancelled', decided_by = \(actor.rawValue), decided_at = now() WHERE id = \(id.rawValue)",
                 logger: logger)
             try await Journal.audit(
-                connection, actor: actor, organisation: request.organisation, action: "access-request.cancelled",
-                subjectType: "access_request", subjectID: String(id.rawValue),
-                before: ["status": request.status.rawValue], after: ["status": "cancelled"], logger: logger)
+                connection,
+                actor: actor,
+                organisation: request.organisation,
+                action: .requestCancelled,
+                subject: .init(type: .accessRequest, id: String(id.rawValue)),
+                before: ["status": request.status.rawValue],
+                after: ["status": "cancelled"],
+                logger: logger)
             return try await Self.load(id, connection, logger)
         }
     }
@@ -339,7 +395,7 @@ public struct AccessRequestStore: Sendable {
                 superUsers = try await Self.activeSuperUsers(organisation, connection, logger)
                 actorIsSuperUser =
                     try await connection.first(
-                        "SELECT spor_is_active_super_user(\(actor.uuid), \(organisation.rawValue))", as: Bool.self, logger: logger) ?? false
+                        "SELECT spor_is_active_super_user(\(actor.rawValue), \(organisation.rawValue))", as: Bool.self, logger: logger) ?? false
                 assignment = try await Self.loadAssignment(id, connection, logger)  // as of the lock
             }
             if policy == .enforced {
@@ -352,14 +408,17 @@ public struct AccessRequestStore: Sendable {
             }
             try await connection.query(
                 """
-                UPDATE role_assignments SET revoked_at = now(), revoked_by = \(actor.uuid), revoke_reason = \(reason)
+                UPDATE role_assignments SET revoked_at = now(), revoked_by = \(actor.rawValue), revoke_reason = \(reason)
                 WHERE id = \(id)
                 """, logger: logger)
             try await Journal.audit(
-                connection, actor: actor, organisation: assignment.organisation,
-                action: channel == .own ? "role-assignment.dropped" : "role-assignment.revoked",
-                subjectType: "role_assignment", subjectID: String(id),
-                before: ["role": assignment.role.rawValue, "account": assignment.account.rawValue], after: ["revoked": "true"],
+                connection,
+                actor: actor,
+                organisation: assignment.organisation,
+                action: channel == .own ? .roleDropped : .roleRevoked,
+                subject: .init(type: .roleAssignment, id: String(id)),
+                before: ["role": assignment.role.rawValue, "account": assignment.account.description],
+                after: ["revoked": "true"],
                 logger: logger)
             return try await Self.loadAssignment(id, connection, logger)
         }
@@ -386,23 +445,16 @@ public struct AccessRequestStore: Sendable {
         try await connection.first("SELECT now()", as: Date.self, logger: logger) ?? Date()
     }
 
+    /// The account's effective staff roles, in one query.
     static func staffRoles(of account: AccountID, _ connection: PostgresConnection, _ logger: Logger) async throws -> Set<StaffRole> {
-        var roles: Set<StaffRole> = []
-        for name in try await connection.all(
-            "SELECT role FROM staff_roles WHERE account_id = \(account.uuid)", as: String.self, logger: logger)
-        {
-            let effective =
-                try await connection.first(
-                    "SELECT spor_has_staff_role(\(account.uuid), \(name))", as: Bool.self, logger: logger) ?? false
-            if let role = StaffRole(rawValue: name), effective {
-                roles.insert(role)
-            }
-        }
-        return roles
+        let names = try await connection.all(
+            "SELECT role FROM staff_roles WHERE account_id = \(account.rawValue) AND spor_has_staff_role(account_id, role)",
+            as: String.self, logger: logger)
+        return Set(names.compactMap(StaffRole.init(rawValue:)))
     }
 
     static func email(of account: AccountID, _ connection: PostgresConnection, _ logger: Logger) async throws -> String {
-        guard let email = try await connection.first("SELECT email FROM accounts WHERE id = \(account.uuid)", as: String.self, logger: logger)
+        guard let email = try await connection.first("SELECT email FROM accounts WHERE id = \(account.rawValue)", as: String.self, logger: logger)
         else { throw Refusal(.notFound, .r13, "Account not found.") }
         return email
     }
@@ -416,15 +468,18 @@ public struct AccessRequestStore: Sendable {
                 """
                 INSERT INTO role_assignments (organisation_id, account_id, role, source, access_request_id, first_super_user,
                                               effective_from)
-                VALUES (\(request.organisation?.rawValue), \(request.requester.uuid), \(request.role.rawValue), 'access-request',
+                VALUES (\(request.organisation?.rawValue), \(request.requester.rawValue), \(request.role.rawValue), 'access-request',
                         \(request.id.rawValue), \(firstSuperUser), coalesce(\(effectiveFrom), now()))
                 RETURNING id
                 """, as: Int64.self, logger: logger)
         else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R4", message: "the role was not granted") }
         try await Journal.audit(
-            connection, actor: actor, organisation: request.organisation, action: "role-assignment.granted",
-            subjectType: "role_assignment", subjectID: String(id),
-            after: ["role": request.role.rawValue, "account": request.requester.rawValue, "accessRequest": String(request.id.rawValue)],
+            connection,
+            actor: actor,
+            organisation: request.organisation,
+            action: .roleGranted,
+            subject: .init(type: .roleAssignment, id: String(id)),
+            after: ["role": request.role.rawValue, "account": request.requester.description, "accessRequest": String(request.id.rawValue)],
             logger: logger)
         return try await loadAssignment(id, connection, logger)
     }
@@ -432,36 +487,19 @@ public struct AccessRequestStore: Sendable {
     static func load(_ id: AccessRequestID, _ connection: PostgresConnection, _ logger: Logger) async throws -> AccessRequest {
         guard
             let row = try await connection.first(
-                """
-                SELECT organisation_id, requester_id, role, justification, status, approver_kind, created_at, expires_at,
-                       decided_by, decided_at, decision_reason
-                FROM access_requests WHERE id = \(id.rawValue)
-                """,
-                as: (String?, UUID, String, String?, String, String, Date, Date?, UUID?, Date?, String?).self, logger: logger)
+                "SELECT \(unescaped: AccessRequest.columns) FROM access_requests WHERE id = \(id.rawValue)",
+                as: AccessRequest.Row.self, logger: logger)
         else { throw Refusal(.notFound, .r13, "Access request \(id) not found.") }
-        let (organisation, requester, role, justification, status, kind, createdAt, expiresAt, decidedBy, decidedAt, reason) = row
-        guard let role = Role(rawValue: role), let status = RequestStatus(rawValue: status), let kind = ApproverKind(rawValue: kind)
-        else { throw StoreError.constraintViolation(constraint: "access_requests", message: "unknown role, status or approver kind") }
-        return AccessRequest(
-            id: id, organisation: organisation.flatMap(OrganisationID.init), requester: AccountID(requester), role: role,
-            justification: justification, status: status, approverKind: kind, createdAt: createdAt, expiresAt: expiresAt,
-            decidedBy: decidedBy.map(AccountID.init), decidedAt: decidedAt, decisionReason: reason)
+        return try AccessRequest(row: row)
     }
 
     static func loadAssignment(_ id: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> RoleAssignment {
         guard
             let row = try await connection.first(
-                """
-                SELECT organisation_id, account_id, role, access_request_id, first_super_user, effective_from, revoked_at
-                FROM role_assignments WHERE id = \(id)
-                """, as: (String?, UUID, String, Int64?, Bool, Date, Date?).self, logger: logger)
+                "SELECT \(unescaped: RoleAssignment.columns) FROM role_assignments WHERE id = \(id)",
+                as: RoleAssignment.Row.self, logger: logger)
         else { throw Refusal(.notFound, .r13, "Role assignment not found.") }
-        let (organisation, account, role, request, first, effectiveFrom, revokedAt) = row
-        guard let role = Role(rawValue: role)
-        else { throw StoreError.constraintViolation(constraint: "role_assignments", message: "unknown role") }
-        return RoleAssignment(
-            id: id, organisation: organisation.flatMap(OrganisationID.init), account: AccountID(account), role: role,
-            accessRequest: request.map(AccessRequestID.init), firstSuperUser: first, effectiveFrom: effectiveFrom, revokedAt: revokedAt)
+        return try RoleAssignment(row: row)
     }
 
     static func format(_ date: Date) -> String { date.formatted(.iso8601) }

@@ -1,7 +1,6 @@
 import AccessDomain
 import Crypto
 import Foundation
-import HummingbirdBcrypt
 import Logging
 import PostgresNIO
 
@@ -30,7 +29,7 @@ public struct AccountStore: Sendable {
     /// Self-registration (R2): a pending account and a verification e-mail in the outbox. An e-mail that already has
     /// an account (in any letter case) is refused with `account-exists`: the existing account is to be used.
     public func register(email: String, displayName: String, password: String) async throws -> Registration {
-        let passwordHash = Bcrypt.hash(password, cost: bcryptCost)
+        let passwordHash = try await PasswordHashing.hash(password, cost: bcryptCost)
         let token = Self.randomToken()
         let account = AccountID(UUID())
         let lifetime = Double(verificationLifetime.components.seconds)
@@ -40,24 +39,34 @@ public struct AccountStore: Sendable {
                 throw Refusal(.accountExists, .r2, "An account with this e-mail exists already: sign in with your existing EMA account.")
             }
             // The new account acts as itself while it registers.
-            try await connection.query("SELECT set_config('app.account_id', \(account.rawValue), true)", logger: logger)
+            try await connection.query("SELECT set_config('app.account_id', \(account.description), true)", logger: logger)
             try await connection.query(
-                "INSERT INTO accounts (id, email, display_name) VALUES (\(account.uuid), \(email), \(displayName))", logger: logger)
+                "INSERT INTO accounts (id, email, display_name) VALUES (\(account.rawValue), \(email), \(displayName))", logger: logger)
             try await connection.query(
-                "INSERT INTO credentials (account_id, password_hash) VALUES (\(account.uuid), \(passwordHash))", logger: logger)
+                "INSERT INTO credentials (account_id, password_hash) VALUES (\(account.rawValue), \(passwordHash))", logger: logger)
             try await connection.query(
                 """
                 INSERT INTO verification_tokens (token_hash, account_id, expires_at)
-                VALUES (\(Self.sha256(token)), \(account.uuid), now() + make_interval(secs => \(lifetime)))
+                VALUES (\(Self.sha256(token)), \(account.rawValue), now() + make_interval(secs => \(lifetime)))
                 """, logger: logger)
             try await Journal.audit(
-                connection, actor: account, organisation: nil, action: "account.registered", subjectType: "account",
-                subjectID: account.rawValue, after: ["email": email, "status": "pending"], logger: logger)
+                connection,
+                actor: account,
+                organisation: nil,
+                action: .accountRegistered,
+                subject: .init(type: .account, id: account.description),
+                after: ["email": email, "status": "pending"],
+                logger: logger)
             try await Journal.notify(
-                connection, organisation: nil, recipient: account, email: email, template: "verify-email",
-                subject: "Confirm your e-mail address for the EMA Account Management portal",
-                body: "Welcome, \(displayName). Confirm your e-mail address with this verification token: \(token)",
-                subjectType: "account", subjectID: account.rawValue, logger: logger)
+                connection,
+                organisation: nil,
+                recipient: account,
+                email: email,
+                Journal.Message(
+                    template: .verifyEmail, subject: "Confirm your e-mail address for the EMA Account Management portal",
+                    body: "Welcome, \(displayName). Confirm your e-mail address with this verification token: \(token)"),
+                about: .init(type: .account, id: account.description),
+                logger: logger)
             return Registration(account: account, verificationToken: token)
         }
     }
@@ -76,26 +85,28 @@ public struct AccountStore: Sendable {
         }
     }
 
-    /// Sets (or replaces) the answers to three different security questions (R3); answers are bcrypt-hashed.
-    public func setSecurityAnswers(actor: AccountID, answers: [(question: String, answer: String)]) async throws {
-        let questions = Set(answers.map { $0.question.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() })
-        guard answers.count == 3, questions.count == 3, !questions.contains("") else {
-            throw Refusal(.validationFailed, .r3, "Answer three different security questions.", field: "answers")
+    /// Sets (or replaces) the answers to three different security questions (R3, `ApprovalPolicy.validate`);
+    /// answers are bcrypt-hashed.
+    public func setSecurityAnswers(actor: AccountID, answers: [SecurityAnswer]) async throws {
+        var hashes: [(question: String, hash: String)] = []
+        for answer in try ApprovalPolicy.validate(securityAnswers: answers).get() {
+            hashes.append((answer.question, try await PasswordHashing.hash(answer.answer, cost: bcryptCost)))
         }
-        guard answers.allSatisfy({ !$0.answer.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) else {
-            throw Refusal(.validationFailed, .r3, "Security answers cannot be empty.", field: "answers")
-        }
-        let hashed = answers.map { (question: $0.question, hash: Bcrypt.hash($0.answer.lowercased(), cost: bcryptCost)) }
+        let hashed = hashes
         try await database.transaction(actor: actor) { connection in
-            try await connection.query("DELETE FROM security_answers WHERE account_id = \(actor.uuid)", logger: logger)
+            try await connection.query("DELETE FROM security_answers WHERE account_id = \(actor.rawValue)", logger: logger)
             for (question, hash) in hashed {
                 try await connection.query(
-                    "INSERT INTO security_answers (account_id, question, answer_hash) VALUES (\(actor.uuid), \(question), \(hash))",
+                    "INSERT INTO security_answers (account_id, question, answer_hash) VALUES (\(actor.rawValue), \(question), \(hash))",
                     logger: logger)
             }
             try await Journal.audit(
-                connection, actor: actor, organisation: nil, action: "account.security-questions-set", subjectType: "account",
-                subjectID: actor.rawValue, logger: logger)
+                connection,
+                actor: actor,
+                organisation: nil,
+                action: .securityQuestionsSet,
+                subject: .init(type: .account, id: actor.description),
+                logger: logger)
         }
     }
 

@@ -37,20 +37,18 @@ public struct AdministrationQueries: Sendable {
                 ORDER BY min(r.id) DESC LIMIT \(limit)
                 """, as: (UUID, String, String, Int64).self, logger: logger)
             guard !rows.isEmpty else { return [] }
-            let ids = rows.map(\.0)
-            let assignmentIDs = try await connection.all(
+            let assignments = try await connection.all(
                 """
-                SELECT id FROM role_assignments
-                WHERE organisation_id = \(organisation.rawValue) AND revoked_at IS NULL AND account_id = ANY(\(ids))
+                SELECT \(unescaped: RoleAssignment.columns) FROM role_assignments
+                WHERE organisation_id = \(organisation.rawValue) AND revoked_at IS NULL AND account_id = ANY(\(rows.map(\.0)))
                 ORDER BY id
-                """, as: Int64.self, logger: logger)
-            var assignments: [RoleAssignment] = []
-            for id in assignmentIDs { assignments.append(try await AccessRequestStore.loadAssignment(id, connection, logger)) }
+                """, as: RoleAssignment.Row.self, logger: logger
+            ).map(RoleAssignment.init(row:))
+            let byAccount = Dictionary(grouping: assignments, by: \.account)
             return rows.map { row in
                 let account = AccountID(row.0)
                 return Member(
-                    account: account, email: row.1, displayName: row.2,
-                    assignments: assignments.filter { $0.account == account }, cursorKey: row.3)
+                    account: account, email: row.1, displayName: row.2, assignments: byAccount[account] ?? [], cursorKey: row.3)
             }
         }
     }
@@ -63,7 +61,7 @@ public struct AdministrationQueries: Sendable {
             try await connection.first(
                 """
                 SELECT id FROM role_assignments
-                WHERE account_id = \(account.uuid) AND role = \(role.rawValue) AND organisation_id = \(organisation.rawValue)
+                WHERE account_id = \(account.rawValue) AND role = \(role.rawValue) AND organisation_id = \(organisation.rawValue)
                   AND revoked_at IS NULL
                 """, as: Int64.self, logger: logger)
         }
@@ -83,21 +81,19 @@ public struct AdministrationQueries: Sendable {
     /// Tickets for the service desk (anyone else: not found), newest first. `overdue`: true for open tickets past
     /// their due time only, false for all others.
     public func tickets(
-        actor: AccountID, status: String?, overdue: Bool?, before: Int64?, limit: Int
+        actor: AccountID, status: TicketStatus?, overdue: Bool?, before: Int64?, limit: Int
     ) async throws -> [ServiceDeskTicket] {
         try await database.transaction(actor: actor) { connection in
             try await Self.requireStaffRole(.serviceDesk, actor: actor, connection, logger)
-            let ids = try await connection.all(
+            return try await connection.all(
                 """
-                SELECT id FROM service_desk_tickets
-                WHERE (\(status)::text IS NULL OR status = \(status))
+                SELECT \(unescaped: ServiceDeskTicket.columns) FROM service_desk_tickets
+                WHERE (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
                   AND (\(overdue)::boolean IS NULL OR (status = 'open' AND due_at < now()) = \(overdue))
                   AND (\(before)::bigint IS NULL OR id < \(before))
                 ORDER BY id DESC LIMIT \(limit)
-                """, as: Int64.self, logger: logger)
-            var result: [ServiceDeskTicket] = []
-            for id in ids { result.append(try await TicketStore.load(id, connection, logger)) }
-            return result
+                """, as: ServiceDeskTicket.Row.self, logger: logger
+            ).map(ServiceDeskTicket.init(row:))
         }
     }
 
@@ -114,7 +110,10 @@ public struct AdministrationQueries: Sendable {
                     """, as: (String, String, ByteBuffer).self, logger: logger)
             else { throw Refusal(.notFound, .r13, "Service desk ticket \(id) not found.") }
             var bytes = row.2
-            return Upload(fileName: row.0, contentType: row.1, bytes: bytes.readBytes(length: bytes.readableBytes) ?? [])
+            guard let type = DocumentType(rawValue: row.1) else {
+                throw Refusal(.notFound, .r13, "The letter of ticket \(id) has a type this server does not serve.")
+            }
+            return Upload(fileName: row.0, contentType: type, bytes: bytes.readBytes(length: bytes.readableBytes) ?? [])
         }
     }
 
@@ -129,7 +128,7 @@ public struct AdministrationQueries: Sendable {
         public let city: String
         public let address: String?
         public let justification: String?
-        public let status: String
+        public let status: ChangeRequestStatus
         public let createdAt: Date
         public let decidedAt: Date?
         public let decisionReason: String?
@@ -138,40 +137,28 @@ public struct AdministrationQueries: Sendable {
     }
 
     /// Change requests the actor may see (their own; staff: all), newest first.
-    public func changeRequests(actor: AccountID, status: String?, before: Int64?, limit: Int) async throws -> [ChangeRequest] {
+    public func changeRequests(actor: AccountID, status: ChangeRequestStatus?, before: Int64?, limit: Int) async throws -> [ChangeRequest] {
         try await database.transaction(actor: actor) { connection in
-            let ids = try await connection.all(
+            try await connection.all(
                 """
-                SELECT id FROM oms_change_requests
-                WHERE (\(status)::text IS NULL OR status = \(status)) AND (\(before)::bigint IS NULL OR id < \(before))
+                SELECT \(unescaped: ChangeRequest.columns) FROM oms_change_requests c
+                WHERE (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue)) AND (\(before)::bigint IS NULL OR id < \(before))
                 ORDER BY id DESC LIMIT \(limit)
-                """, as: Int64.self, logger: logger)
-            var result: [ChangeRequest] = []
-            for id in ids { result.append(try await Self.loadChangeRequest(id, connection, logger)) }
-            return result
+                """, as: ChangeRequest.Row.self, logger: logger
+            ).map(ChangeRequest.init(row:))
         }
     }
 
     /// One change request the actor may see (R13: otherwise not found).
     public func changeRequest(actor: AccountID, id: Int64) async throws -> ChangeRequest {
-        try await database.transaction(actor: actor) { connection in try await Self.loadChangeRequest(id, connection, logger) }
-    }
-
-    static func loadChangeRequest(_ id: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> ChangeRequest {
-        guard
-            let row = try await connection.first(
-                """
-                SELECT requester_id, name, country, city, address, justification, status, created_at, decided_at,
-                       decision_reason, organisation_id,
-                       (SELECT count(*) FROM oms_change_request_documents d WHERE d.change_request_id = c.id)
-                FROM oms_change_requests c WHERE id = \(id)
-                """, as: (UUID, String, String, String, String?, String?, String, Date, Date?, String?, String?, Int64).self,
-                logger: logger)
-        else { throw Refusal(.notFound, .r13, "OMS change request \(id) not found.") }
-        return ChangeRequest(
-            id: id, requester: AccountID(row.0), name: row.1, country: row.2, city: row.3, address: row.4,
-            justification: row.5, status: row.6, createdAt: row.7, decidedAt: row.8, decisionReason: row.9,
-            organisation: row.10.flatMap(OrganisationID.init), documents: Int(row.11))
+        try await database.transaction(actor: actor) { connection in
+            guard
+                let row = try await connection.first(
+                    "SELECT \(unescaped: ChangeRequest.columns) FROM oms_change_requests c WHERE id = \(id)",
+                    as: ChangeRequest.Row.self, logger: logger)
+            else { throw Refusal(.notFound, .r13, "OMS change request \(id) not found.") }
+            return try ChangeRequest(row: row)
+        }
     }
 
     // MARK: Audit events (R15)
@@ -199,7 +186,7 @@ public struct AdministrationQueries: Sendable {
             if let organisation {
                 try await Self.requireOrganisationVisible(organisation, actor: actor, connection, logger)
             }
-            let accountText = account?.rawValue
+            let accountText = account?.description
             let rows = try await connection.all(
                 """
                 SELECT id, occurred_at, actor_id, action, organisation_id, subject_type, subject_id, before::text, after::text
@@ -243,7 +230,7 @@ public struct AdministrationQueries: Sendable {
                 """
                 SELECT id, template, recipient_email, subject, body, created_at, delivered_at FROM notification_outbox
                 WHERE (\(recipientEmail)::text IS NULL OR lower(recipient_email) = lower(\(recipientEmail)))
-                  AND (\(recipientAccount?.uuid)::uuid IS NULL OR recipient_account_id = \(recipientAccount?.uuid))
+                  AND (\(recipientAccount?.rawValue)::uuid IS NULL OR recipient_account_id = \(recipientAccount?.rawValue))
                   AND (\(before)::bigint IS NULL OR id < \(before))
                 ORDER BY id DESC LIMIT \(limit)
                 """, as: (Int64, String, String, String, String, Date, Date?).self, logger: logger)
@@ -263,7 +250,7 @@ public struct AdministrationQueries: Sendable {
             try await connection.first(
                 """
                 SELECT EXISTS (SELECT 1 FROM organisations WHERE id = \(organisation.rawValue))
-                   AND (spor_actor_is_staff() OR spor_is_active_super_user(\(actor.uuid), \(organisation.rawValue)))
+                   AND (spor_actor_is_staff() OR spor_is_active_super_user(\(actor.rawValue), \(organisation.rawValue)))
                 """, as: Bool.self, logger: logger) ?? false
         guard allowed else { throw Refusal(.notFound, .r13, "Organisation \(organisation) has nothing for you here.") }
     }
@@ -274,7 +261,26 @@ public struct AdministrationQueries: Sendable {
     ) async throws {
         let holds =
             try await connection.first(
-                "SELECT spor_has_staff_role(\(actor.uuid), \(role.rawValue))", as: Bool.self, logger: logger) ?? false
+                "SELECT spor_has_staff_role(\(actor.rawValue), \(role.rawValue))", as: Bool.self, logger: logger) ?? false
         guard holds else { throw Refusal(.notFound, .r13, "There is nothing at this address.") }
+    }
+}
+
+extension AdministrationQueries.ChangeRequest {
+    /// The columns `init(row:)` reads, in order (the table is aliased `c`).
+    static let columns = """
+        id, requester_id, name, country, city, address, justification, status, created_at, decided_at, decision_reason,
+        organisation_id, (SELECT count(*) FROM oms_change_request_documents d WHERE d.change_request_id = c.id)
+        """
+    typealias Row = (Int64, UUID, String, String, String, String?, String?, String, Date, Date?, String?, String?, Int64)
+
+    init(row: Row) throws {
+        guard let status = ChangeRequestStatus(rawValue: row.7) else {
+            throw StoreError.constraintViolation(constraint: "oms_change_requests", message: "unknown status \(row.7)")
+        }
+        self.init(
+            id: row.0, requester: AccountID(row.1), name: row.2, country: row.3, city: row.4, address: row.5, justification: row.6,
+            status: status, createdAt: row.8, decidedAt: row.9, decisionReason: row.10, organisation: row.11.flatMap(OrganisationID.init),
+            documents: Int(row.12))
     }
 }

@@ -50,3 +50,64 @@ public struct Decision: Sendable, Equatable {
     public let request: AccessRequest
     public let grant: RoleAssignment?
 }
+
+// MARK: Rows: one list of columns per model, so a list is one query and a single read the same query.
+
+extension AccessRequest {
+    /// The columns `init(row:)` reads, in order (from code, never from input).
+    static let columns = """
+        id, organisation_id, requester_id, role, justification, status, approver_kind, created_at, expires_at, decided_by,
+        decided_at, decision_reason
+        """
+    typealias Row = (Int64, String?, UUID, String, String?, String, String, Date, Date?, UUID?, Date?, String?)
+
+    init(row: Row) throws {
+        let (id, organisation, requester, role, justification, status, kind, createdAt, expiresAt, decidedBy, decidedAt, reason) = row
+        guard let role = Role(rawValue: role), let status = RequestStatus(rawValue: status), let kind = ApproverKind(rawValue: kind)
+        else { throw StoreError.constraintViolation(constraint: "access_requests", message: "unknown role, status or approver kind") }
+        self.init(
+            id: AccessRequestID(id), organisation: organisation.flatMap(OrganisationID.init), requester: AccountID(requester), role: role,
+            justification: justification, status: status, approverKind: kind, createdAt: createdAt, expiresAt: expiresAt,
+            decidedBy: decidedBy.map(AccountID.init), decidedAt: decidedAt, decisionReason: reason)
+    }
+}
+
+extension RoleAssignment {
+    /// The columns `init(row:)` reads, in order.
+    static let columns = "id, organisation_id, account_id, role, access_request_id, first_super_user, effective_from, revoked_at"
+    typealias Row = (Int64, String?, UUID, String, Int64?, Bool, Date, Date?)
+
+    init(row: Row) throws {
+        let (id, organisation, account, role, request, first, effectiveFrom, revokedAt) = row
+        guard let role = Role(rawValue: role)
+        else { throw StoreError.constraintViolation(constraint: "role_assignments", message: "unknown role") }
+        self.init(
+            id: id, organisation: organisation.flatMap(OrganisationID.init), account: AccountID(account), role: role,
+            accessRequest: request.map(AccessRequestID.init), firstSuperUser: first, effectiveFrom: effectiveFrom, revokedAt: revokedAt)
+    }
+}
+
+extension ServiceDeskTicket {
+    /// The columns `init(row:)` reads, in order.
+    static let columns = "id, organisation_id, access_request_id, requester_id, subject, status, opened_at, due_at, resolution, resolved_at"
+    typealias Row = (Int64, String, Int64, UUID, String, String, Date, Date, String?, Date?)
+
+    init(row: Row) throws {
+        guard let organisation = OrganisationID(row.1), let status = TicketStatus(rawValue: row.5) else {
+            throw StoreError.constraintViolation(constraint: "service_desk_tickets", message: "unknown organisation or status")
+        }
+        self.init(
+            id: row.0, organisation: organisation, accessRequest: AccessRequestID(row.2), requester: AccountID(row.3),
+            subject: row.4, status: status, openedAt: row.6, dueAt: row.7, resolution: row.8.flatMap(TicketResolution.init),
+            resolvedAt: row.9)
+    }
+}
+
+/// A stored enum value as its Swift case; the table's CHECK constraint keeps unknown values out, so one is a
+/// broken database, reported as such rather than guessed.
+func stored<T: RawRepresentable>(_ raw: String, in table: String) throws -> T where T.RawValue == String {
+    guard let value = T(rawValue: raw) else {
+        throw StoreError.constraintViolation(constraint: table, message: "unknown value \(raw)")
+    }
+    return value
+}

@@ -10,7 +10,7 @@ public struct OMSChangeRequest: Sendable, Equatable {
     public let name: String
     public let country: String
     public let city: String
-    public let status: String
+    public let status: ChangeRequestStatus
     public let organisation: OrganisationID?
     public let decisionReason: String?
 }
@@ -27,16 +27,25 @@ public struct OMSChangeRequestStore: Sendable {
 
     var logger: Logger { database.logger }
 
+    /// Files a request to add an organisation (R17), field by field.
     public func file(
-        actor: AccountID, name: String, country: String, city: String, address: String?, justification: String?,
-        documents: [Upload]
+        actor: AccountID, name: String, country: String, city: String, address: String?, justification: String?, documents: [Upload]
     ) async throws -> OMSChangeRequest {
-        try await database.transaction(actor: actor) { connection in
+        try await file(
+            actor: actor,
+            OMSChangeRequestDraft(name: name, country: country, city: city, address: address, justification: justification, documents: documents))
+    }
+
+    /// Files a request to add an organisation (R17). Its fields are the caller's to check (`ApprovalPolicy.validate`,
+    /// as the API does); the database requires only what its constraints say.
+    public func file(actor: AccountID, _ draft: OMSChangeRequestDraft) async throws -> OMSChangeRequest {
+        let (name, country, city, address, justification) = (draft.name, draft.country, draft.city, draft.address, draft.justification)
+        return try await database.transaction(actor: actor) { connection in
             if policy == .enforced {
                 let effective =
                     try await connection.first(
                         """
-                        SELECT EXISTS (SELECT 1 FROM role_assignments WHERE account_id = \(actor.uuid) AND revoked_at IS NULL
+                        SELECT EXISTS (SELECT 1 FROM role_assignments WHERE account_id = \(actor.rawValue) AND revoked_at IS NULL
                                        AND effective_from <= now())
                         """, as: Bool.self, logger: logger) ?? false
                 try ApprovalPolicy.canFileOMSChangeRequest(hasEffectiveSPORRole: effective).get()
@@ -45,18 +54,23 @@ public struct OMSChangeRequestStore: Sendable {
                 let id = try await connection.first(
                     """
                     INSERT INTO oms_change_requests (requester_id, name, country, city, address, justification)
-                    VALUES (\(actor.uuid), \(name), \(country), \(city), \(address), \(justification)) RETURNING id
+                    VALUES (\(actor.rawValue), \(name), \(country), \(city), \(address), \(justification)) RETURNING id
                     """, as: Int64.self, logger: logger)
             else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R17", message: "the change request was not stored") }
-            for upload in documents {
+            for upload in draft.documents {
                 let document = try await Documents.insert(upload, owner: actor, organisation: nil, connection, logger)
                 try await connection.query(
                     "INSERT INTO oms_change_request_documents (change_request_id, document_id) VALUES (\(id), \(document))",
                     logger: logger)
             }
             try await Journal.audit(
-                connection, actor: actor, organisation: nil, action: "oms-change-request.filed", subjectType: "oms_change_request",
-                subjectID: String(id), after: ["name": name, "country": country, "city": city], logger: logger)
+                connection,
+                actor: actor,
+                organisation: nil,
+                action: .changeRequestFiled,
+                subject: .init(type: .omsChangeRequest, id: String(id)),
+                after: ["name": name, "country": country, "city": city],
+                logger: logger)
             return try await Self.load(id, connection, logger)
         }
     }
@@ -68,12 +82,7 @@ public struct OMSChangeRequestStore: Sendable {
             if policy == .enforced {
                 let staff = try await AccessRequestStore.staffRoles(of: actor, connection, logger)
                 try ApprovalPolicy.canDecideOMSChangeRequest(actor: Actor(id: actor, staffRoles: staff)).get()
-                guard request.status == "pending" else {
-                    throw Refusal(.notPending, .r18, "Change request \(id) is already \(request.status).")
-                }
-                if !approve && (reason ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                    throw Refusal(.reasonRequired, .r17, "Give the requester a reason for the rejection.", field: "reason")
-                }
+                try ApprovalPolicy.decideOMSChangeRequest(id: id, status: request.status, approve: approve, reason: reason).get()
             }
             var organisation: OrganisationID?
             if approve {
@@ -85,31 +94,46 @@ public struct OMSChangeRequestStore: Sendable {
                 else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R17", message: "the organisation was not created") }
                 organisation = created
                 try await Journal.audit(
-                    connection, actor: actor, organisation: created, action: "organisation.created", subjectType: "organisation",
-                    subjectID: created.rawValue, after: ["name": request.name, "changeRequest": String(id)], logger: logger)
+                    connection,
+                    actor: actor,
+                    organisation: created,
+                    action: .organisationCreated,
+                    subject: .init(type: .organisation, id: created.rawValue),
+                    after: ["name": request.name, "changeRequest": String(id)],
+                    logger: logger)
             }
-            let status = approve ? "approved" : "rejected"
+            let status: ChangeRequestStatus = approve ? .approved : .rejected
             try await connection.query(
                 """
-                UPDATE oms_change_requests SET status = \(status), decided_by = \(actor.uuid), decided_at = now(),
+                UPDATE oms_change_requests SET status = \(status.rawValue), decided_by = \(actor.rawValue), decided_at = now(),
                        decision_reason = \(reason), organisation_id = \(organisation?.rawValue)
                 WHERE id = \(id)
                 """, logger: logger)
             try await Journal.audit(
-                connection, actor: actor, organisation: organisation, action: "oms-change-request.\(status)",
-                subjectType: "oms_change_request", subjectID: String(id), before: ["status": "pending"],
-                after: ["status": status, "organisation": organisation?.rawValue ?? ""], logger: logger)
+                connection,
+                actor: actor,
+                organisation: organisation,
+                action: approve ? .changeRequestApproved : .changeRequestRejected,
+                subject: .init(type: .omsChangeRequest, id: String(id)),
+                before: ["status": "pending"],
+                after: ["status": status.rawValue, "organisation": organisation?.rawValue ?? ""],
+                logger: logger)
             let email = try await AccessRequestStore.email(of: request.requester, connection, logger)
             try await Journal.notify(
-                connection, organisation: organisation, recipient: request.requester, email: email,
-                template: "oms-change-request-decided",
-                subject: approve
-                    ? "\(request.name) was added to OMS as \(organisation?.rawValue ?? "")"
-                    : "Your OMS change request \(id) was rejected",
-                body: approve
-                    ? "Your organisation is now in the OMS dictionary with id \(organisation?.rawValue ?? ""). You can request the SPOR Industry Super User role for it."
-                    : "Your request to add \(request.name) to OMS was rejected: \(reason ?? "")",
-                subjectType: "oms_change_request", subjectID: String(id), logger: logger)
+                connection,
+                organisation: organisation,
+                recipient: request.requester,
+                email: email,
+                Journal.Message(
+                    template: .changeRequestDecided,
+                    subject: approve
+                        ? "\(request.name) was added to OMS as \(organisation?.rawValue ?? "")"
+                        : "Your OMS change request \(id) was rejected",
+                    body: approve
+                        ? "Your organisation is now in the OMS dictionary with id \(organisation?.rawValue ?? ""). You can request the SPOR Industry Super User role for it."
+                        : "Your request to add \(request.name) to OMS was rejected: \(reason ?? "")"),
+                about: .init(type: .omsChangeRequest, id: String(id)),
+                logger: logger)
             return try await Self.load(id, connection, logger)
         }
     }
@@ -122,8 +146,11 @@ public struct OMSChangeRequestStore: Sendable {
                 FROM oms_change_requests WHERE id = \(id)
                 """, as: (UUID, String, String, String, String, String?, String?).self, logger: logger)
         else { throw Refusal(.notFound, .r13, "OMS change request \(id) not found.") }
+        guard let status = ChangeRequestStatus(rawValue: row.4) else {
+            throw StoreError.constraintViolation(constraint: "oms_change_requests", message: "unknown status \(row.4)")
+        }
         return OMSChangeRequest(
-            id: id, requester: AccountID(row.0), name: row.1, country: row.2, city: row.3, status: row.4,
+            id: id, requester: AccountID(row.0), name: row.1, country: row.2, city: row.3, status: status,
             organisation: row.5.flatMap(OrganisationID.init), decisionReason: row.6)
     }
 }

@@ -15,7 +15,7 @@ public struct Queries: Sendable {
         public let name: String
         public let country: String
         public let city: String
-        public let status: String
+        public let status: OrganisationStatus
     }
 
     /// OMS search (R1): trigram similarity on the case- and accent-folded name; best match first.
@@ -30,8 +30,9 @@ public struct Queries: Sendable {
                 ORDER BY CASE WHEN \(q) = '' THEN 0 ELSE similarity(spor_fold(name), spor_fold(\(q))) END DESC, id
                 LIMIT \(limit) OFFSET \(offset)
                 """, as: (String, String, String, String, String).self, logger: logger)
-            return rows.compactMap { row in
-                OrganisationID(row.0).map { Organisation(id: $0, name: row.1, country: row.2, city: row.3, status: row.4) }
+            return try rows.compactMap { row in
+                guard let id = OrganisationID(row.0) else { return nil }
+                return Organisation(id: id, name: row.1, country: row.2, city: row.3, status: try stored(row.4, in: "organisations"))
             }
         }
     }
@@ -46,20 +47,18 @@ public struct Queries: Sendable {
                         as: (String, String, String, String).self, logger: logger)
                 })
         else { throw Refusal(.notFound, .r1, "Organisation \(id) is not in OMS.") }
-        return Organisation(id: id, name: found.0, country: found.1, city: found.2, status: found.3)
+        return Organisation(id: id, name: found.0, country: found.1, city: found.2, status: try stored(found.3, in: "organisations"))
     }
 
     /// The actor's own requests, newest first, before `before` (keyset paging by id).
     public func myRequests(actor: AccountID, before: Int64?, limit: Int) async throws -> [AccessRequest] {
         try await database.transaction(actor: actor) { connection in
-            let ids = try await connection.all(
+            try await connection.all(
                 """
-                SELECT id FROM access_requests WHERE requester_id = \(actor.uuid) AND (\(before)::bigint IS NULL OR id < \(before))
+                SELECT \(unescaped: AccessRequest.columns) FROM access_requests WHERE requester_id = \(actor.rawValue) AND (\(before)::bigint IS NULL OR id < \(before))
                 ORDER BY id DESC LIMIT \(limit)
-                """, as: Int64.self, logger: logger)
-            var result: [AccessRequest] = []
-            for id in ids { result.append(try await AccessRequestStore.load(AccessRequestID(id), connection, logger)) }
-            return result
+                """, as: AccessRequest.Row.self, logger: logger
+            ).map(AccessRequest.init(row:))
         }
     }
 
@@ -70,19 +69,17 @@ public struct Queries: Sendable {
         try await database.transaction(actor: actor) { connection in
             let allowed =
                 try await connection.first(
-                    "SELECT spor_actor_is_staff() OR spor_is_active_super_user(\(actor.uuid), \(organisation.rawValue))",
+                    "SELECT spor_actor_is_staff() OR spor_is_active_super_user(\(actor.rawValue), \(organisation.rawValue))",
                     as: Bool.self, logger: logger) ?? false
             guard allowed else { throw Refusal(.notFound, .r13, "Organisation \(organisation) has nothing for you here.") }
-            let ids = try await connection.all(
+            return try await connection.all(
                 """
-                SELECT id FROM access_requests
+                SELECT \(unescaped: AccessRequest.columns) FROM access_requests
                 WHERE organisation_id = \(organisation.rawValue) AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
                   AND (\(before)::bigint IS NULL OR id < \(before))
                 ORDER BY id DESC LIMIT \(limit)
-                """, as: Int64.self, logger: logger)
-            var result: [AccessRequest] = []
-            for id in ids { result.append(try await AccessRequestStore.load(AccessRequestID(id), connection, logger)) }
-            return result
+                """, as: AccessRequest.Row.self, logger: logger
+            ).map(AccessRequest.init(row:))
         }
     }
 }

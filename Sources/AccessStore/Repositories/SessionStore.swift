@@ -26,7 +26,7 @@ public struct Profile: Sendable {
     public let account: AccountID
     public let email: String
     public let displayName: String
-    public let status: String
+    public let status: AccountStatus
     public let securityQuestionsSet: Bool
     public let staffRoles: [StaffRole]
     public let assignments: [RoleAssignment]
@@ -57,21 +57,21 @@ public struct SessionStore: Sendable {
                 as: (UUID, String, String, Date?).self, logger: logger)
         }
         guard let (id, status, hash, blockedUntil) = candidate else {
-            _ = Bcrypt.verify(password, hash: Self.decoyHash)
+            _ = await PasswordHashing.verify(password, hash: Self.decoyHash)
             throw SignInFailure.invalidCredentials
         }
         let account = AccountID(id)
         if let until = blockedUntil { throw SignInFailure.tooManyAttempts(until: until) }
-        guard Bcrypt.verify(password, hash: hash) else {
+        guard await PasswordHashing.verify(password, hash: hash) else {
             try await database.transaction(actor: nil) { connection in
                 try await connection.query("SELECT spor_record_login_failure(\(id))", logger: logger)
             }
             throw SignInFailure.invalidCredentials
         }
-        switch status {
-        case "pending": throw SignInFailure.accountPending
-        case "active": break
-        default: throw SignInFailure.accountDisabled
+        switch try stored(status, in: "accounts") as AccountStatus {
+        case .pending: throw SignInFailure.accountPending
+        case .active: break
+        case .disabled: throw SignInFailure.accountDisabled
         }
         let token = AccountStore.randomToken()
         let seconds = Double(lifetime.components.seconds)
@@ -80,7 +80,7 @@ public struct SessionStore: Sendable {
                 let expiresAt = try await connection.first(
                     """
                     INSERT INTO sessions (token_hash, account_id, expires_at)
-                    VALUES (\(AccountStore.sha256(token)), \(account.uuid), now() + make_interval(secs => \(seconds)))
+                    VALUES (\(AccountStore.sha256(token)), \(account.rawValue), now() + make_interval(secs => \(seconds)))
                     RETURNING expires_at
                     """, as: Date.self, logger: logger)
             else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R13", message: "the session was not stored") }
@@ -114,17 +114,18 @@ public struct SessionStore: Sendable {
                     """
                     SELECT email, display_name, status,
                            security_questions_waived OR EXISTS (SELECT 1 FROM security_answers s WHERE s.account_id = a.id)
-                    FROM accounts a WHERE id = \(account.uuid)
+                    FROM accounts a WHERE id = \(account.rawValue)
                     """, as: (String, String, String, Bool).self, logger: logger)
             else { throw Refusal(.notFound, .r13, "Account not found.") }
             let staff = try await AccessRequestStore.staffRoles(of: account, connection, logger).sorted { $0.rawValue < $1.rawValue }
-            let ids = try await connection.all(
-                "SELECT id FROM role_assignments WHERE account_id = \(account.uuid) AND revoked_at IS NULL ORDER BY id",
-                as: Int64.self, logger: logger)
-            var assignments: [RoleAssignment] = []
-            for id in ids { assignments.append(try await AccessRequestStore.loadAssignment(id, connection, logger)) }
+            let assignments = try await connection.all(
+                """
+                SELECT \(unescaped: RoleAssignment.columns) FROM role_assignments
+                WHERE account_id = \(account.rawValue) AND revoked_at IS NULL ORDER BY id
+                """, as: RoleAssignment.Row.self, logger: logger
+            ).map(RoleAssignment.init(row:))
             return Profile(
-                account: account, email: email, displayName: name, status: status, securityQuestionsSet: questions,
+                account: account, email: email, displayName: name, status: try stored(status, in: "accounts"), securityQuestionsSet: questions,
                 staffRoles: staff, assignments: assignments)
         }
     }

@@ -1,55 +1,60 @@
 import AccessDomain
 import Foundation
-import HummingbirdBcrypt
 import Logging
 import PostgresNIO
 
 /// Administrator commands run with the owner's connection (the command line, not the HTTP API): staff accounts
 /// (R4) and the OMS dictionary import (R1). Each writes its audit events (R15).
 public struct StaffAdministration: Sendable {
-    public let client: PostgresClient
-    public let logger: Logger
+    let database: Database
+    var logger: Logger { database.logger }
 
+    /// `ownerClient` connects as the owner role; the commands run as it (no switch to the application role).
     public init(ownerClient: PostgresClient, logger: Logger) {
-        self.client = ownerClient
-        self.logger = logger
+        self.database = Database(client: ownerClient, logger: logger, role: nil)
     }
 
     /// Creates an active staff account (e-mail verified, security questions waived) or adds the role to the
     /// existing account of that e-mail. Returns the account.
     @discardableResult
     public func addStaff(email: String, displayName: String, role: StaffRole, password: String?, bcryptCost: UInt8 = 12) async throws -> AccountID {
-        let hash = password.map { Bcrypt.hash($0, cost: bcryptCost) }
-        do {
-            return try await client.withTransaction(logger: logger) { connection in
-                let existing = try await connection.first(
-                    "SELECT id FROM accounts WHERE lower(email) = lower(\(email))", as: UUID.self, logger: logger)
-                let account = existing.map(AccountID.init) ?? AccountID(UUID())
-                if existing == nil {
-                    guard let hash else {
-                        throw Refusal(.validationFailed, .r4, "A new staff account needs a password.", field: "password")
-                    }
-                    try await connection.query(
-                        """
-                        INSERT INTO accounts (id, email, display_name, status, security_questions_waived, verified_at)
-                        VALUES (\(account.uuid), \(email), \(displayName), 'active', true, now())
-                        """, logger: logger)
-                    try await connection.query(
-                        "INSERT INTO credentials (account_id, password_hash) VALUES (\(account.uuid), \(hash))", logger: logger)
-                    try await Journal.audit(
-                        connection, actor: nil, organisation: nil, action: "account.created-by-administrator",
-                        subjectType: "account", subjectID: account.rawValue, after: ["email": email, "status": "active"], logger: logger)
+        let hash = try await password.asyncMap { try await PasswordHashing.hash($0, cost: bcryptCost) }
+        return try await database.transaction(actor: nil) { connection in
+            let existing = try await connection.first(
+                "SELECT id FROM accounts WHERE lower(email) = lower(\(email))", as: UUID.self, logger: logger)
+            let account = existing.map(AccountID.init) ?? AccountID(UUID())
+            if existing == nil {
+                guard let hash else {
+                    throw Refusal(.validationFailed, .r4, "A new staff account needs a password.", field: "password")
                 }
                 try await connection.query(
-                    "INSERT INTO staff_roles (account_id, role) VALUES (\(account.uuid), \(role.rawValue)) ON CONFLICT DO NOTHING",
-                    logger: logger)
+                    """
+                    INSERT INTO accounts (id, email, display_name, status, security_questions_waived, verified_at)
+                    VALUES (\(account.rawValue), \(email), \(displayName), 'active', true, now())
+                    """, logger: logger)
+                try await connection.query(
+                    "INSERT INTO credentials (account_id, password_hash) VALUES (\(account.rawValue), \(hash))", logger: logger)
                 try await Journal.audit(
-                    connection, actor: nil, organisation: nil, action: "staff-role.granted", subjectType: "account",
-                    subjectID: account.rawValue, after: ["role": role.rawValue], logger: logger)
-                return account
+                    connection,
+                    actor: nil,
+                    organisation: nil,
+                    action: .accountCreatedByAdministrator,
+                    subject: .init(type: .account, id: account.description),
+                    after: ["email": email, "status": "active"],
+                    logger: logger)
             }
-        } catch {
-            throw StoreErrors.map(error)
+            try await connection.query(
+                "INSERT INTO staff_roles (account_id, role) VALUES (\(account.rawValue), \(role.rawValue)) ON CONFLICT DO NOTHING",
+                logger: logger)
+            try await Journal.audit(
+                connection,
+                actor: nil,
+                organisation: nil,
+                action: .staffRoleGranted,
+                subject: .init(type: .account, id: account.description),
+                after: ["role": role.rawValue],
+                logger: logger)
+            return account
         }
     }
 
@@ -69,36 +74,37 @@ public struct StaffAdministration: Sendable {
 
     /// Loads organisations into the OMS dictionary (R1) in one transaction; returns their ids.
     public func importOrganisations(_ rows: [OrganisationRow]) async throws -> [OrganisationID] {
-        do {
-            return try await client.withTransaction(logger: logger) { connection in
-                var ids: [OrganisationID] = []
-                for row in rows {
-                    let inserted: String?
-                    if let id = row.id {
-                        inserted = try await connection.first(
-                            "INSERT INTO organisations (id, name, country, city) VALUES (\(id.rawValue), \(row.name), \(row.country), \(row.city)) RETURNING id",
-                            as: String.self, logger: logger)
-                        // Keep the sequence ahead of ids given explicitly, so the next assigned id cannot collide.
-                        try await connection.query(
-                            """
-                            SELECT setval('organisation_number_seq', greatest(substr(\(id.rawValue), 5)::bigint,
-                                          (SELECT last_value FROM organisation_number_seq)))
-                            """, logger: logger)
-                    } else {
-                        inserted = try await connection.first(
-                            "INSERT INTO organisations (name, country, city) VALUES (\(row.name), \(row.country), \(row.city)) RETURNING id",
-                            as: String.self, logger: logger)
-                    }
-                    guard let inserted, let id = OrganisationID(inserted) else { continue }
-                    try await Journal.audit(
-                        connection, actor: nil, organisation: id, action: "organisation.imported", subjectType: "organisation",
-                        subjectID: id.rawValue, after: ["name": row.name, "country": row.country, "city": row.city], logger: logger)
-                    ids.append(id)
+        return try await database.transaction(actor: nil) { connection in
+            var ids: [OrganisationID] = []
+            for row in rows {
+                let inserted: String?
+                if let id = row.id {
+                    inserted = try await connection.first(
+                        "INSERT INTO organisations (id, name, country, city) VALUES (\(id.rawValue), \(row.name), \(row.country), \(row.city)) RETURNING id",
+                        as: String.self, logger: logger)
+                    // Keep the sequence ahead of ids given explicitly, so the next assigned id cannot collide.
+                    try await connection.query(
+                        """
+                        SELECT setval('organisation_number_seq', greatest(substr(\(id.rawValue), 5)::bigint,
+                                      (SELECT last_value FROM organisation_number_seq)))
+                        """, logger: logger)
+                } else {
+                    inserted = try await connection.first(
+                        "INSERT INTO organisations (name, country, city) VALUES (\(row.name), \(row.country), \(row.city)) RETURNING id",
+                        as: String.self, logger: logger)
                 }
-                return ids
+                guard let inserted, let id = OrganisationID(inserted) else { continue }
+                try await Journal.audit(
+                    connection,
+                    actor: nil,
+                    organisation: id,
+                    action: .organisationImported,
+                    subject: .init(type: .organisation, id: id.rawValue),
+                    after: ["name": row.name, "country": row.country, "city": row.city],
+                    logger: logger)
+                ids.append(id)
             }
-        } catch {
-            throw StoreErrors.map(error)
+            return ids
         }
     }
 }

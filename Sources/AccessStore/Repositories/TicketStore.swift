@@ -11,10 +11,10 @@ public struct ServiceDeskTicket: Sendable, Equatable {
     public let accessRequest: AccessRequestID
     public let requester: AccountID
     public let subject: String
-    public let status: String
+    public let status: TicketStatus
     public let openedAt: Date
     public let dueAt: Date
-    public let resolution: String?
+    public let resolution: TicketResolution?
     public let resolvedAt: Date?
 }
 
@@ -31,18 +31,6 @@ public struct Signatory: Sendable, Equatable {
         self.email = email
         self.organisation = organisation
         self.hasManagerialAuthority = hasManagerialAuthority
-    }
-}
-
-/// An uploaded file.
-public struct Upload: Sendable, Equatable {
-    public var fileName: String
-    public var contentType: String
-    public var bytes: [UInt8]
-    public init(fileName: String, contentType: String, bytes: [UInt8]) {
-        self.fileName = fileName
-        self.contentType = contentType
-        self.bytes = bytes
     }
 }
 
@@ -83,22 +71,31 @@ public struct TicketStore: Sendable {
                     INSERT INTO service_desk_tickets (organisation_id, access_request_id, requester_id, subject, description,
                         signatory_name, signatory_job_title, signatory_email, signatory_organisation_id,
                         signatory_has_managerial_authority, letter_document_id, due_at)
-                    VALUES (\(organisation.rawValue), \(id.rawValue), \(actor.uuid), \(subject), \(description), \(signatory.name),
+                    VALUES (\(organisation.rawValue), \(id.rawValue), \(actor.rawValue), \(subject), \(description), \(signatory.name),
                             \(signatory.jobTitle), \(signatory.email), \(signatory.organisation.rawValue),
                             \(signatory.hasManagerialAuthority), \(document), now() + interval '24 hours')
                     RETURNING id
                     """, as: Int64.self, logger: logger)
             else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R10", message: "the ticket was not stored") }
             try await Journal.audit(
-                connection, actor: actor, organisation: organisation, action: "service-desk-ticket.opened",
-                subjectType: "service_desk_ticket", subjectID: String(ticketID),
-                after: ["accessRequest": String(id.rawValue), "subject": subject], logger: logger)
+                connection,
+                actor: actor,
+                organisation: organisation,
+                action: .ticketOpened,
+                subject: .init(type: .serviceDeskTicket, id: String(ticketID)),
+                after: ["accessRequest": String(id.rawValue), "subject": subject],
+                logger: logger)
             let email = try await AccessRequestStore.email(of: actor, connection, logger)
             try await Journal.notify(
-                connection, organisation: organisation, recipient: actor, email: email, template: "ticket-opened",
-                subject: "Service request \(ticketID) received",
-                body: "The EMA service desk received your service request \(ticketID) for access request \(id). It is due within 24 hours.",
-                subjectType: "service_desk_ticket", subjectID: String(ticketID), logger: logger)
+                connection,
+                organisation: organisation,
+                recipient: actor,
+                email: email,
+                Journal.Message(
+                    template: .ticketOpened, subject: "Service request \(ticketID) received",
+                    body: "The EMA service desk received your service request \(ticketID) for access request \(id). It is due within 24 hours."),
+                about: .init(type: .serviceDeskTicket, id: String(ticketID)),
+                logger: logger)
             return try await Self.load(ticketID, connection, logger)
         }
     }
@@ -111,15 +108,10 @@ public struct TicketStore: Sendable {
     static func load(_ id: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> ServiceDeskTicket {
         guard
             let row = try await connection.first(
-                """
-                SELECT organisation_id, access_request_id, requester_id, subject, status, opened_at, due_at, resolution, resolved_at
-                FROM service_desk_tickets WHERE id = \(id)
-                """, as: (String, Int64, UUID, String, String, Date, Date, String?, Date?).self, logger: logger),
-            let organisation = OrganisationID(row.0)
+                "SELECT \(unescaped: ServiceDeskTicket.columns) FROM service_desk_tickets WHERE id = \(id)",
+                as: ServiceDeskTicket.Row.self, logger: logger)
         else { throw Refusal(.notFound, .r13, "Service desk ticket \(id) not found.") }
-        return ServiceDeskTicket(
-            id: id, organisation: organisation, accessRequest: AccessRequestID(row.1), requester: AccountID(row.2),
-            subject: row.3, status: row.4, openedAt: row.5, dueAt: row.6, resolution: row.7, resolvedAt: row.8)
+        return try ServiceDeskTicket(row: row)
     }
 }
 
@@ -134,7 +126,7 @@ enum Documents {
         try await connection.query(
             """
             INSERT INTO documents (id, organisation_id, owner_id, file_name, content_type, bytes, sha256, size)
-            VALUES (\(id), \(organisation?.rawValue), \(owner.uuid), \(upload.fileName), \(upload.contentType), \(bytes),
+            VALUES (\(id), \(organisation?.rawValue), \(owner.rawValue), \(upload.fileName), \(upload.contentType.rawValue), \(bytes),
                     \(digest), \(upload.bytes.count))
             """, logger: logger)
         return id

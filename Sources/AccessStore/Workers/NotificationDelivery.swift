@@ -20,44 +20,35 @@ public struct LogNotificationSender: NotificationSender {
 /// Delivers the outbox (R16): claims undelivered rows (SKIP LOCKED, so several workers never send one at once),
 /// sends them, and marks each delivered or records the error for a later attempt.
 public struct NotificationDelivery: Sendable {
-    public let client: PostgresClient
+    let database: Database
     public let sender: any NotificationSender
-    public let logger: Logger
+    var logger: Logger { database.logger }
 
-    public init(client: PostgresClient, sender: any NotificationSender, logger: Logger) {
-        self.client = client
+    public init(database: Database, sender: any NotificationSender) {
+        self.database = database
         self.sender = sender
-        self.logger = logger
     }
 
     /// Delivers up to `batch` notifications; returns how many were sent.
     @discardableResult
     public func deliverPending(batch: Int = 100) async throws -> Int {
-        try await client.withConnection { connection in
-            try await connection.query("BEGIN", logger: logger)
-            do {
-                try await connection.query("SELECT set_config('role', 'spor_app', true)", logger: logger)
-                let claimed = try await connection.all(
-                    "SELECT id, recipient_email, template, subject, body FROM spor_claim_notifications(\(Int32(clamping: batch)))",
-                    as: (Int64, String, String, String, String).self, logger: logger)
-                var sent = 0
-                for (id, recipient, template, subject, body) in claimed {
-                    var failure: String?
-                    do {
-                        try await sender.send(to: recipient, subject: subject, body: body, template: template)
-                        sent += 1
-                    } catch {
-                        failure = "\(error)"
-                        logger.warning("notification not delivered", metadata: ["id": "\(id)", "error": "\(error)"])
-                    }
-                    try await connection.query("SELECT spor_mark_notification(\(id), \(failure))", logger: logger)
+        try await database.transaction(actor: nil) { connection in
+            let claimed = try await connection.all(
+                "SELECT id, recipient_email, template, subject, body FROM spor_claim_notifications(\(Int32(clamping: batch)))",
+                as: (Int64, String, String, String, String).self, logger: logger)
+            var sent = 0
+            for (id, recipient, template, subject, body) in claimed {
+                var failure: String?
+                do {
+                    try await sender.send(to: recipient, subject: subject, body: body, template: template)
+                    sent += 1
+                } catch {
+                    failure = "\(error)"
+                    logger.warning("notification not delivered", metadata: ["id": "\(id)", "error": "\(error)"])
                 }
-                try await connection.query("COMMIT", logger: logger)
-                return sent
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw StoreErrors.map(error)
+                try await connection.query("SELECT spor_mark_notification(\(id), \(failure))", logger: logger)
             }
+            return sent
         }
     }
 }

@@ -1,5 +1,8 @@
+import AccessStore
 import Foundation
 import Logging
+import Subprocess
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -66,7 +69,7 @@ public struct EmbeddedPostgres: Sendable {
     var credentialsFile: URL { configuration.dataDirectory.appendingPathComponent("credentials") }
 
     /// Initialises the cluster when the folder is new, then starts it (or adopts one already running there).
-    public func start() throws -> Running {
+    public func start() async throws -> Running {
         let fm = FileManager.default
         let runAs = try Self.runAsUser(named: configuration.unprivilegedUser)
         try fm.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
@@ -74,7 +77,7 @@ public struct EmbeddedPostgres: Sendable {
 
         var credentials = try Credentials.load(from: credentialsFile)
         if !fm.fileExists(atPath: clusterDirectory.appendingPathComponent("PG_VERSION").path) {
-            try initialise(runAs: runAs, credentials: &credentials)
+            try await initialise(runAs: runAs, credentials: &credentials)
         }
         guard let superPassword = credentials[Self.superuser] else {
             throw EmbeddedPostgresError.corruptDataFolder(
@@ -94,7 +97,7 @@ public struct EmbeddedPostgres: Sendable {
         for (name, value) in configuration.settings.sorted(by: { $0.key < $1.key }) {
             options.append("-c \(name)=\(value)")
         }
-        let result = try run(
+        let result = try await run(
             binaries.pgCtl,
             ["-D", clusterDirectory.path, "-l", logFile.path, "-w", "-t", "60", "-o", options.joined(separator: " "), "start"],
             runAs: runAs
@@ -108,15 +111,33 @@ public struct EmbeddedPostgres: Sendable {
     }
 
     /// Stops the cluster (fast shutdown: open sessions are ended, data is safe). A stopped cluster is left alone.
-    public func stop() throws {
+    public func stop() async throws {
         guard try runningPort() != nil else { return }
         let runAs = try Self.runAsUser(named: configuration.unprivilegedUser)
-        let result = try run(binaries.pgCtl, ["-D", clusterDirectory.path, "-m", "fast", "-w", "-t", "60", "stop"], runAs: runAs)
+        let result = try await run(binaries.pgCtl, ["-D", clusterDirectory.path, "-m", "fast", "-w", "-t", "60", "stop"], runAs: runAs)
         guard result.status == 0 else { throw EmbeddedPostgresError.commandFailed("pg_ctl stop", result.output) }
+    }
+
+    /// Stops the cluster without awaiting (for `atexit` handlers): a fast shutdown by signal, as `pg_ctl stop -m fast`
+    /// sends it, then waits up to `timeout` seconds for the postmaster to finish.
+    public func stopNow(timeout: Double = 30) {
+        guard let pid = runningPID() else { return }
+        kill(pid, SIGINT)
+        let deadline = Date().addingTimeInterval(timeout)
+        while runningPID() != nil && Date() < deadline { usleep(50_000) }
     }
 
     /// Whether a postmaster is alive in this folder.
     public var isRunning: Bool { (try? runningPort()) != nil }
+
+    /// The process id of the postmaster running in this folder, if one is alive.
+    func runningPID() -> pid_t? {
+        let pidFile = clusterDirectory.appendingPathComponent("postmaster.pid")
+        guard let text = try? String(contentsOf: pidFile, encoding: .utf8),
+            let first = text.split(separator: "\n").first, let pid = Int32(first.trimmingCharacters(in: .whitespaces))
+        else { return nil }
+        return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
+    }
 
     /// The port of the postmaster running in this folder, if one is alive.
     func runningPort() throws -> Int? {
@@ -131,7 +152,7 @@ public struct EmbeddedPostgres: Sendable {
         return nil
     }
 
-    private func initialise(runAs: RunAsUser?, credentials: inout Credentials) throws {
+    private func initialise(runAs: RunAsUser?, credentials: inout Credentials) async throws {
         let password = Credentials.generatePassword()
         // initdb reads the password from a file the cluster's user can read; it is removed right after.
         let pwfile = configuration.dataDirectory.appendingPathComponent(".initdb-pw")
@@ -139,7 +160,7 @@ public struct EmbeddedPostgres: Sendable {
         try chown(pwfile, to: runAs)
         defer { try? FileManager.default.removeItem(at: pwfile) }
 
-        let result = try run(
+        let result = try await run(
             binaries.initdb,
             [
                 "-D", clusterDirectory.path, "-U", Self.superuser, "--pwfile", pwfile.path,
@@ -193,32 +214,38 @@ public struct EmbeddedPostgres: Sendable {
         let output: String
     }
 
-    private func run(_ executable: String, _ arguments: [String], runAs: RunAsUser?) throws -> CommandResult {
-        var argv = [executable] + arguments
-        if let runAs {
-            argv = [try Self.which("setpriv") ?? "/usr/bin/setpriv", "--reuid=\(runAs.uid)", "--regid=\(runAs.gid)", "--init-groups", "--"] + argv
-        }
-        // Output goes to a temporary file. Foundation's Process is not used: it waits for a pipe that the
-        // daemonised postmaster inherits and never closes, so `pg_ctl start` would never be seen to finish.
+    /// Runs a server binary in the data folder, as `runAs` when given (swift-subprocess sets the user and group
+    /// between fork and exec, so no `setpriv` is needed), with stdin from /dev/null and stdout and stderr to a file.
+    /// The output goes to a file, not a pipe: the daemonised postmaster inherits the descriptors and never closes
+    /// them, so a pipe reader would wait for ever on `pg_ctl start`.
+    private func run(_ executable: String, _ arguments: [String], runAs: RunAsUser?) async throws -> CommandResult {
         let outputPath = NSTemporaryDirectory() + "spor-pg-\(UUID().uuidString).out"
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        var environment = ProcessInfo.processInfo.environment
-        environment["LC_ALL"] = "C.UTF-8"
-        environment.removeValue(forKey: "PGDATA")
-        let status = try ChildProcess.run(
-            argv, environment: environment.map { "\($0.key)=\($0.value)" },
-            directory: configuration.dataDirectory.path, outputPath: outputPath)
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        return CommandResult(status: status, output: text)
-    }
-
-    static func which(_ name: String) throws -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for dir in path.split(separator: ":") {
-            let candidate = "\(dir)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        let output = try FileDescriptor.open(
+            FilePath(outputPath), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        var options = PlatformOptions()
+        if let runAs {
+            options.userID = runAs.uid
+            options.groupID = runAs.gid
+            options.supplementaryGroups = [runAs.gid]
         }
-        return nil
+        let result: ExecutionResult<Void, FileDescriptorOutput, CombinedErrorOutput>
+        do {
+            result = try await Subprocess.run(
+                .path(FilePath(executable)), arguments: Arguments(arguments),
+                environment: .inherit.updating(["LC_ALL": "C.UTF-8", "PGDATA": nil]),
+                workingDirectory: FilePath(configuration.dataDirectory.path), platformOptions: options,
+                input: .none, output: .fileDescriptor(output, closeAfterSpawningProcess: true), error: .combinedWithOutput)
+        } catch {
+            throw EmbeddedPostgresError.commandFailed(([executable] + arguments).joined(separator: " "), "\(error)")
+        }
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let status: Int32
+        switch result.terminationStatus {
+        case .exited(let code): status = code
+        case .signaled(let signal): status = 128 + signal
+        }
+        return CommandResult(status: status, output: text)
     }
 
     /// Asks the kernel for a free loopback port.

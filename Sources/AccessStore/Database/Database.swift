@@ -2,32 +2,47 @@ import AccessDomain
 import Foundation
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 
-/// The store's handle on PostgreSQL: runs each command in one transaction as the application role, with the
-/// acting account set for row-level security, and retries serialization failures and deadlocks.
+/// The store's handle on PostgreSQL: runs each command in one transaction as a database role (the application
+/// role unless told otherwise), with the acting account set for row-level security, and retries serialization
+/// failures and deadlocks.
 public struct Database: Sendable {
-    public let client: PostgresClient
+    /// The connection pool. Only AccessStore and the test support reach it: everything else goes through commands.
+    package let client: PostgresClient
     public let logger: Logger
+    /// The role each transaction switches to (`SET LOCAL ROLE`); nil keeps the login's own role (the owner's
+    /// administrator commands).
+    public let role: String?
     /// Attempts per command when PostgreSQL reports a serialization failure or deadlock.
     public var maximumAttempts: Int = 5
     /// Tests only: roll back instead of committing (after firing the deferred rule triggers).
-    public var dryRun: Bool = false
+    package var dryRun: Bool = false
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, role: String? = DatabaseRole.application) {
         self.client = client
         self.logger = logger
+        self.role = role
     }
+
+    /// A pool of up to `maximumConnections` to `url`; it connects once its `service` runs.
+    public static func connect(to url: DatabaseURL, logger: Logger, maximumConnections: Int = 20) throws -> Database {
+        Database(client: try url.makeClient(logger: logger, maximumConnections: maximumConnections), logger: logger)
+    }
+
+    /// The pool as a service of the application: it runs while the service runs and closes its connections on shutdown.
+    public var service: any Service { client }
 
     /// Runs `body` in a transaction acting as `actor` (nil: nobody, e.g. sign-in or registration before the account
     /// exists). The actor and the role are transaction-local settings, so nothing leaks through the pool.
-    public func transaction<T: Sendable>(
+    package func transaction<T: Sendable>(
         actor: AccountID?, _ body: @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         var attempt = 1
         while true {
             do {
                 return try await client.withConnection { connection in
-                    try await self.run(on: connection, actor: actor, body)
+                    try await Self.transaction(on: connection, role: role, actor: actor, dryRun: dryRun, logger: logger, body)
                 }
             } catch {
                 let mapped = StoreErrors.map(error)
@@ -42,27 +57,68 @@ public struct Database: Sendable {
         }
     }
 
-    private func run<T: Sendable>(
-        on connection: PostgresConnection, actor: AccountID?, _ body: @Sendable (PostgresConnection) async throws -> T
+    /// The one way AccessStore runs a transaction: PostgresNIO's `withTransaction` on `connection`, first switching
+    /// to `role` and setting the actor; errors come out unwrapped and mapped (`StoreErrors.map`).
+    package static func transaction<T: Sendable>(
+        on connection: PostgresConnection, role: String?, actor: AccountID?, dryRun: Bool = false, logger: Logger,
+        _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await connection.query("BEGIN", logger: logger)
         do {
-            try await connection.query(
-                "SELECT set_config('role', 'spor_app', true), set_config('app.account_id', \(actor?.rawValue ?? ""), true)",
-                logger: logger)
-            let value = try await body(connection)
-            if dryRun {
-                try await connection.query("SET CONSTRAINTS ALL IMMEDIATE", logger: logger)
-                try await connection.query("ROLLBACK", logger: logger)
-            } else {
-                try await connection.query("COMMIT", logger: logger)
+            return try await connection.withTransaction(logger: logger) { connection in
+                if let role {
+                    try await connection.query(
+                        "SELECT set_config('role', \(role), true), set_config('app.account_id', \(actor?.description ?? ""), true)",
+                        logger: logger)
+                }
+                let value = try await body(connection)
+                if dryRun {
+                    try await connection.query("SET CONSTRAINTS ALL IMMEDIATE", logger: logger)
+                    throw DryRun(value: value)
+                }
+                return value
             }
-            return value
         } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
-            throw error
+            if let transaction = error as? PostgresTransactionError, let dry = transaction.closureError as? DryRun<T> {
+                return dry.value
+            }
+            throw StoreErrors.map(error)
         }
     }
+
+    /// Thrown to roll a dry-run transaction back, carrying the value the body returned.
+    private struct DryRun<T: Sendable>: Error { let value: T }
+
+    /// Whether the database answers and every migration of `migrations` is applied unchanged, within `timeout`.
+    public func readiness(of migrations: MigrationSet, timeout: Duration = .seconds(3)) async -> Readiness {
+        let runner = MigrationRunner(migrations: migrations, logger: logger)
+        do {
+            let problem = try await withThrowingTaskGroup(of: String?.self) { group in
+                group.addTask { try await runner.problem(client: client) }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw ReadinessTimeout()
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? nil
+            }
+            return problem.map(Readiness.migrationsNotCurrent) ?? .ready
+        } catch is ReadinessTimeout {
+            return .unreachable("no answer within \(timeout.components.seconds) seconds")
+        } catch {
+            return .unreachable(StoreErrors.describe(error))
+        }
+    }
+
+    private struct ReadinessTimeout: Error {}
+}
+
+/// What `Database.readiness` found.
+public enum Readiness: Sendable, Equatable {
+    case ready
+    /// The database answers, but migrations are pending or changed (the text says which).
+    case migrationsNotCurrent(String)
+    /// The database did not answer (the text says why).
+    case unreachable(String)
 }
 
 /// Errors of the store that are not rule refusals.
@@ -124,6 +180,18 @@ public enum StoreErrors {
         }
     }
 
+    /// An error as an operator reads it: PostgreSQL's own message and detail (PSQLError's description hides them).
+    public static func describe(_ error: any Error) -> String {
+        var error = error
+        if let transaction = error as? PostgresTransactionError {
+            error = transaction.closureError ?? transaction.beginError ?? transaction.commitError ?? error
+        }
+        if let psql = error as? PSQLError {
+            return (psql.serverInfo?[.message] ?? "\(psql.code)") + (psql.serverInfo?[.detail].map { " (\($0))" } ?? "")
+        }
+        return "\(error)"
+    }
+
     /// "code: message" as raised by spor_refuse → the message with a capital letter and a full stop.
     static func humanMessage(_ message: String, code: String) -> String {
         var text = message.hasPrefix(code + ": ") ? String(message.dropFirst(code.count + 2)) : message
@@ -134,7 +202,7 @@ public enum StoreErrors {
 
 extension PostgresConnection {
     /// Runs a query and decodes every row.
-    public func all<each T: PostgresDecodable>(
+    package func all<each T: PostgresDecodable>(
         _ query: PostgresQuery, as types: (repeat each T).Type, logger: Logger
     ) async throws -> [(repeat each T)] {
         var rows: [(repeat each T)] = []
@@ -145,7 +213,7 @@ extension PostgresConnection {
     }
 
     /// Runs a query and decodes the first row, if any.
-    public func first<each T: PostgresDecodable>(
+    package func first<each T: PostgresDecodable>(
         _ query: PostgresQuery, as types: (repeat each T).Type, logger: Logger
     ) async throws -> (repeat each T)? {
         for try await row in try await self.query(query, logger: logger).decode((repeat each T).self) {
@@ -153,10 +221,4 @@ extension PostgresConnection {
         }
         return nil
     }
-}
-
-extension AccountID {
-    /// The account id as PostgreSQL's uuid.
-    var uuid: UUID { UUID(uuidString: rawValue) ?? UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)) }
-    init(_ uuid: UUID) { self.init(uuid.uuidString.lowercased()) }
 }

@@ -1,0 +1,56 @@
+/// What an audit event records (R15). The raw values are the ones stored in `audit_events.action`; the rule
+/// triggers of the database look for them, so a misspelt action is a compile error here, not a failure at COMMIT.
+public enum AuditAction: String, Sendable, CaseIterable {
+    case accountRegistered = "account.registered"
+    case accountCreatedByAdministrator = "account.created-by-administrator"
+    case securityQuestionsSet = "account.security-questions-set"
+    case staffRoleGranted = "staff-role.granted"
+    case requestSubmitted = "access-request.submitted"
+    case requestRerouted = "access-request.rerouted"
+    case requestApproved = "access-request.approved"
+    case requestRejected = "access-request.rejected"
+    case requestCancelled = "access-request.cancelled"
+    case requestExpired = "access-request.expired"
+    case roleGranted = "role-assignment.granted"
+    case roleRevoked = "role-assignment.revoked"
+    case roleDropped = "role-assignment.dropped"
+    case ticketOpened = "service-desk-ticket.opened"
+    case ticketResolved = "service-desk-ticket.resolved"
+    case changeRequestFiled = "oms-change-request.filed"
+    case changeRequestApproved = "oms-change-request.approved"
+    case changeRequestRejected = "oms-change-request.rejected"
+    case organisationCreated = "organisation.created"
+    case organisationImported = "organisation.imported"
+
+    /// The audit action of a request reaching a decided state.
+    public static func request(_ status: RequestStatus) -> AuditAction? {
+        switch status {
+        case .pending: nil
+        case .approved: .requestApproved
+        case .rejected: .requestRejected
+        case .cancelled: .requestCancelled
+        case .expired: .requestExpired
+        }
+    }
+}
+
+/// The kind of thing an audit event or a notification is about; raw values as stored in `subject_type`.
+public enum AuditSubject: String, Sendable, CaseIterable {
+    case account
+    case accessRequest = "access_request"
+    case roleAssignment = "role_assignment"
+    case serviceDeskTicket = "service_desk_ticket"
+    case omsChangeRequest = "oms_change_request"
+    case organisation
+}
+
+/// The notifications of R16; raw values as stored in `notification_outbox.template`.
+public enum NotificationTemplate: String, Sendable, CaseIterable {
+    case verifyEmail = "verify-email"
+    case requestFiled = "request-filed"
+    case requestFiledFirstSuperUser = "request-filed-first-super-user"
+    case requestDecided = "request-decided"
+    case ticketOpened = "ticket-opened"
+    case ticketResolved = "ticket-resolved"
+    case changeRequestDecided = "oms-change-request-decided"
+}
