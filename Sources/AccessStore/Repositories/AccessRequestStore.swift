@@ -168,15 +168,7 @@ public struct AccessRequestStore: Sendable {
             if let expectedOrganisation, request.organisation != expectedOrganisation {
                 throw Refusal(.notFound, .r13, "Access request \(id) not found.")
             }
-            var superUsers = 0
-            var actorIsSuperUser = false
-            if let organisation = request.organisation {
-                try await Self.lock(organisation, connection, logger)
-                superUsers = try await Self.activeSuperUsers(organisation, connection, logger)
-                actorIsSuperUser =
-                    try await connection.first(
-                        "SELECT spor_is_active_super_user(\(actor.rawValue), \(organisation.rawValue))", as: Bool.self, logger: logger) ?? false
-            }
+            let (superUsers, actorIsSuperUser) = try await Self.lockedFacts(request.organisation, actor: actor, connection, logger)
             let staffRoles = try await Self.staffRoles(of: actor, connection, logger)
             let hasTicket =
                 try await connection.first(
@@ -388,14 +380,8 @@ public struct AccessRequestStore: Sendable {
             if let expectedOrganisation, assignment.organisation != expectedOrganisation {
                 throw Refusal(.notFound, .r13, "Role assignment not found.")
             }
-            var superUsers = 0
-            var actorIsSuperUser = false
-            if let organisation = assignment.organisation {
-                try await Self.lock(organisation, connection, logger)
-                superUsers = try await Self.activeSuperUsers(organisation, connection, logger)
-                actorIsSuperUser =
-                    try await connection.first(
-                        "SELECT spor_is_active_super_user(\(actor.rawValue), \(organisation.rawValue))", as: Bool.self, logger: logger) ?? false
+            let (superUsers, actorIsSuperUser) = try await Self.lockedFacts(assignment.organisation, actor: actor, connection, logger)
+            if assignment.organisation != nil {
                 assignment = try await Self.loadAssignment(id, connection, logger)  // as of the lock
             }
             if policy == .enforced {
@@ -435,6 +421,20 @@ public struct AccessRequestStore: Sendable {
 
     static func lock(_ organisation: OrganisationID, _ connection: PostgresConnection, _ logger: Logger) async throws {
         try await connection.query("SELECT spor_lock_organisation(\(organisation.rawValue))", logger: logger)
+    }
+
+    /// Takes the organisation lock (R11, R14) and then reads, under it, its active super users and whether the actor
+    /// is one of them; no organisation: nothing to lock, no super users.
+    static func lockedFacts(
+        _ organisation: OrganisationID?, actor: AccountID, _ connection: PostgresConnection, _ logger: Logger
+    ) async throws -> (superUsers: Int, actorIsSuperUser: Bool) {
+        guard let organisation else { return (0, false) }
+        try await lock(organisation, connection, logger)
+        let superUsers = try await activeSuperUsers(organisation, connection, logger)
+        let actorIsSuperUser =
+            try await connection.first(
+                "SELECT spor_is_active_super_user(\(actor.rawValue), \(organisation.rawValue))", as: Bool.self, logger: logger) ?? false
+        return (superUsers, actorIsSuperUser)
     }
 
     static func activeSuperUsers(_ organisation: OrganisationID, _ connection: PostgresConnection, _ logger: Logger) async throws -> Int {
