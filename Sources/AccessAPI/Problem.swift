@@ -32,21 +32,39 @@ public struct Problem: Error, Sendable, Equatable {
         status: .internalServerError, code: "internal-error", title: "Internal error",
         detail: "Something went wrong on our side. It has been logged; quote the X-Request-ID header when reporting it.")
 
-    public func response(requestID: String?) -> Response {
-        var object: [String: String] = extensions
-        object["type"] = "https://spor-access.example/problems/\(code)"
-        object["title"] = title
-        object["detail"] = detail
-        object["code"] = code
-        if let requestID { object["requestId"] = requestID }
-        var json = Data("{\"status\":\(status.code)".utf8)
-        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
-            json.append(contentsOf: Data(",".utf8))
-            json.append(contentsOf: (try? JSONEncoder().encode(key)) ?? Data("\"\"".utf8))
-            json.append(contentsOf: Data(":".utf8))
-            json.append(contentsOf: (try? JSONEncoder().encode(value)) ?? Data("\"\"".utf8))
+    /// The RFC 9457 document: the standard members, `code`, the request id, and the extensions as string members.
+    struct Document: Encodable {
+        let problem: Problem
+        let requestID: String?
+
+        struct Key: CodingKey {
+            let stringValue: String
+            init(_ name: String) { stringValue = name }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            var intValue: Int? { nil }
+            init?(intValue: Int) { nil }
         }
-        json.append(contentsOf: Data("}".utf8))
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            for (name, value) in problem.extensions { try container.encode(value, forKey: Key(name)) }
+            try container.encode(problem.status.code, forKey: Key("status"))
+            try container.encode("https://spor-access.example/problems/\(problem.code)", forKey: Key("type"))
+            try container.encode(problem.title, forKey: Key("title"))
+            try container.encode(problem.detail, forKey: Key("detail"))
+            try container.encode(problem.code, forKey: Key("code"))
+            try container.encodeIfPresent(requestID, forKey: Key("requestId"))
+        }
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    public func response(requestID: String?) -> Response {
+        let json = (try? Self.encoder.encode(Document(problem: self, requestID: requestID))) ?? Data("{}".utf8)
         return Response(
             status: status,
             headers: [.contentType: "application/problem+json"],
