@@ -67,17 +67,39 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        /// Test support shared by the test targets: a throwaway PostgreSQL cluster and a database per test.
+        /// Test support shared by the test targets: a throwaway PostgreSQL cluster, a database per test, the fixture,
+        /// the UUID helper and the seeded random generator.
         .target(
             name: "AccessTestSupport",
-            dependencies: ["AccessStore", .product(name: "PostgresNIO", package: "postgres-nio")]
+            dependencies: [
+                "AccessDomain",
+                "AccessStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        /// Test support of the API tests: the HTTP client, the app builder, onboarding over HTTP.
+        .target(
+            name: "AccessAPITestSupport",
+            dependencies: [
+                "AccessAPI",
+                "AccessDomain",
+                "AccessStore",
+                "AccessTestSupport",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
         .testTarget(name: "AccessDomainTests", dependencies: ["AccessDomain"]),
         .testTarget(
             name: "AccessStoreTests",
             dependencies: [
+                "AccessDomain",
                 "AccessStore",
                 "AccessTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
@@ -85,8 +107,15 @@ let package = Package(
             name: "AccessAPITests",
             dependencies: [
                 "AccessAPI",
+                "AccessAPITestSupport",
+                "AccessDomain",
+                "AccessStore",
                 "AccessTestSupport",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
     ],

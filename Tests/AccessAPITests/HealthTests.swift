@@ -1,4 +1,5 @@
 import AccessAPI
+import AccessAPITestSupport
 import AccessStore
 import AccessTestSupport
 import Foundation
@@ -9,15 +10,13 @@ import Testing
 
 @Suite("Health, readiness and metrics")
 struct HealthTests {
-    func app(_ db: TestDatabase, metrics: HTTPMetrics = HTTPMetrics()) throws -> some ApplicationProtocol {
-        try buildApplication(
-            AppConfiguration(port: 0, database: db.application, migrations: db.migrations), metrics: metrics, logger: TestDatabase.logger)
-    }
+    /// As `serve` runs the service: with its background workers.
+    static func asServed(_ configuration: inout AppConfiguration) { configuration.runBackgroundWorkers = true }
 
     @Test("live and ready answer 200 on a migrated database; /metrics counts them by route and status")
     func readyAndMetrics() async throws {
         try await TestDatabase.with { db in
-            try await app(db).test(.router) { client in
+            try await TestApplication.build(db, configure: Self.asServed).test(.router) { client in
                 try await client.execute(uri: "/health/live", method: .get) { response in
                     #expect(response.status == .ok)
                 }
@@ -44,7 +43,7 @@ struct HealthTests {
                     .migrate(client: client)
             }
             guard db.migrations.migrations.count > 1 else { return }
-            try await app(db).test(.router) { client in
+            try await TestApplication.build(db, configure: Self.asServed).test(.router) { client in
                 try await client.execute(uri: "/health/ready", method: .get) { response in
                     #expect(response.status == .serviceUnavailable)
                     #expect(String(buffer: response.body).contains("migrations pending"))
@@ -57,7 +56,7 @@ struct HealthTests {
     func notReadyWhenUnreachable() async throws {
         let nowhere = DatabaseURL(host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: "none")
         let migrations = try MigrationSet(directory: MigrationSet.defaultDirectory())
-        let app = try buildApplication(AppConfiguration(port: 0, database: nowhere, migrations: migrations), logger: TestDatabase.logger)
+        let app = try TestApplication.build(database: nowhere, migrations: migrations, configure: Self.asServed)
         try await app.test(.router) { client in
             try await client.execute(uri: "/health/ready", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
@@ -69,7 +68,7 @@ struct HealthTests {
     @Test("unknown addresses answer a 404 problem with a request id")
     func notFoundProblem() async throws {
         try await TestDatabase.with { db in
-            try await app(db).test(.router) { client in
+            try await TestApplication.build(db, configure: Self.asServed).test(.router) { client in
                 try await client.execute(uri: "/nowhere", method: .get) { response in
                     #expect(response.status == .notFound)
                     #expect(response.headers[.contentType] == "application/problem+json")
