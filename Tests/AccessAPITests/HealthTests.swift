@@ -17,19 +17,15 @@ struct HealthTests {
     func readyAndMetrics() async throws {
         try await TestDatabase.with { db in
             try await TestApplication.build(db, configure: Self.asServed).test(.router) { client in
-                try await client.execute(uri: "/health/live", method: .get) { response in
-                    #expect(response.status == .ok)
-                }
-                try await client.execute(uri: "/health/ready", method: .get) { response in
-                    #expect(response.status == .ok)
-                    #expect(String(buffer: response.body).contains("\"migrations\":\"current\""))
-                }
-                try await client.execute(uri: "/metrics", method: .get) { response in
-                    let text = String(buffer: response.body)
-                    #expect(text.contains(#"spor_http_requests_total{method="GET",route="/health/ready",status="200"} 1"#))
-                    #expect(text.contains(#"spor_http_requests_total{method="GET",route="/health/live",status="200"} 1"#))
-                    #expect(text.contains("spor_http_request_duration_seconds_bucket"))
-                }
+                let api = API(client: client)
+                #expect(try await api.send(.get, "/health/live").status == .ok)
+                let ready = try await api.send(.get, "/health/ready")
+                #expect(ready.status == .ok)
+                #expect(ready.text.contains("\"migrations\":\"current\""))
+                let text = try await api.send(.get, "/metrics").text
+                #expect(text.contains(#"spor_http_requests_total{method="GET",route="/health/ready",status="200"} 1"#))
+                #expect(text.contains(#"spor_http_requests_total{method="GET",route="/health/live",status="200"} 1"#))
+                #expect(text.contains("spor_http_request_duration_seconds_bucket"))
             }
         }
     }
@@ -44,10 +40,9 @@ struct HealthTests {
             }
             guard db.migrations.migrations.count > 1 else { return }
             try await TestApplication.build(db, configure: Self.asServed).test(.router) { client in
-                try await client.execute(uri: "/health/ready", method: .get) { response in
-                    #expect(response.status == .serviceUnavailable)
-                    #expect(String(buffer: response.body).contains("migrations pending"))
-                }
+                let ready = try await API(client: client).send(.get, "/health/ready")
+                #expect(ready.status == .serviceUnavailable)
+                #expect(ready.text.contains("migrations pending"))
             }
         }
     }
@@ -58,10 +53,9 @@ struct HealthTests {
         let migrations = try MigrationSet(directory: MigrationSet.defaultDirectory())
         let app = try TestApplication.build(database: nowhere, migrations: migrations, configure: Self.asServed)
         try await app.test(.router) { client in
-            try await client.execute(uri: "/health/ready", method: .get) { response in
-                #expect(response.status == .serviceUnavailable)
-                #expect(String(buffer: response.body).contains("unreachable"))
-            }
+            let ready = try await API(client: client).send(.get, "/health/ready")
+            #expect(ready.status == .serviceUnavailable)
+            #expect(ready.text.contains("unreachable"))
         }
     }
 
@@ -69,13 +63,12 @@ struct HealthTests {
     func notFoundProblem() async throws {
         try await TestDatabase.with { db in
             try await TestApplication.build(db, configure: Self.asServed).test(.router) { client in
-                try await client.execute(uri: "/nowhere", method: .get) { response in
-                    #expect(response.status == .notFound)
-                    #expect(response.headers[.contentType] == "application/problem+json")
-                    let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
-                    #expect(body?["code"] as? String == "not-found")
-                    #expect(body?["requestId"] as? String == response.headers[HTTPField.Name("X-Request-ID")!])
-                }
+                let response = try await API(client: client).send(.get, "/nowhere")
+                #expect(response.status == .notFound)
+                #expect(response.contentType == "application/problem+json")
+                let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                #expect(body?["code"] as? String == "not-found")
+                #expect(body?["requestId"] as? String == response.headers[HTTPField.Name("X-Request-ID")!])
             }
         }
     }
