@@ -95,15 +95,30 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        /// Test support shared by the test targets: a throwaway PostgreSQL cluster and a database per test.
+        /// Test support shared by the test targets: a throwaway PostgreSQL cluster, a database per test, the fixture,
+        /// the UUID helper and the seeded random generator.
         .target(
             name: "AccessTestSupport",
             dependencies: [
                 "AccessDomain",
                 "AccessStore",
                 "EmbeddedPostgres",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        /// Test support of the API tests: the HTTP client, the app builder, onboarding over HTTP.
+        .target(
+            name: "AccessAPITestSupport",
+            dependencies: [
+                "AccessAPI",
+                "AccessDomain",
+                "AccessStore",
+                "AccessTestSupport",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(name: "AccessDomainTests", dependencies: ["AccessDomain"]),
@@ -114,8 +129,8 @@ let package = Package(
                 "AccessStore",
                 "EmbeddedPostgres",
                 "AccessTestSupport",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
@@ -123,13 +138,17 @@ let package = Package(
             name: "AccessAPITests",
             dependencies: [
                 "AccessAPI",
+                "AccessAPITestSupport",
                 "AccessDomain",
                 "AccessStore",
                 "AccessTestSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
     ],

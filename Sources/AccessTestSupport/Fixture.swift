@@ -123,6 +123,17 @@ public struct Fixture: Sendable {
         return values
     }
 
+    /// The token of the verification e-mail sent to `email`: the last word of its body in the outbox (R2: the account is
+    /// activated only by the e-mailed token).
+    public func verificationToken(sentTo email: String) async throws -> String {
+        guard
+            let body = try await ownerQuery(
+                "SELECT body FROM notification_outbox WHERE template = 'verify-email' AND recipient_email = \(email)"
+            ).first
+        else { throw FixtureError("no verification e-mail for \(email)") }
+        return String(body.split(separator: " ").last ?? "")
+    }
+
     /// Runs statements as the application role acting for `actor` in one transaction, bypassing all Swift code:
     /// the way to prove the SQL half of a rule. Errors are mapped like the store maps them.
     public func asApplication(

@@ -1,4 +1,4 @@
-import AccessAPI
+import AccessAPITestSupport
 import AccessDomain
 import AccessStore
 import AccessTestSupport
@@ -11,22 +11,6 @@ import Testing
 
 @Suite("Administration API: members, service desk queue, OMS change requests, audit trail, outbox")
 struct AdministrationAPITests {
-    static func app(_ db: TestDatabase) throws -> some ApplicationProtocol {
-        try buildApplication(
-            AppConfiguration(port: 0, database: db.application, migrations: db.migrations, runBackgroundWorkers: false, bcryptCost: 4),
-            logger: TestDatabase.logger)
-    }
-
-    /// Signs a fixture account in through HTTP (fixture users and staff have known passwords).
-    static func signIn(_ api: API, _ f: Fixture, _ account: AccountID, password: String = "correct horse battery") async throws -> String {
-        let email = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(account.rawValue)").first)
-        let session = try await api.call(.post, "/v1/sessions", ["email": email, "password": password])
-        #expect(session.status == .created)
-        return try #require(session["token"] as? String)
-    }
-
-    static func items(_ reply: API.Reply) -> [[String: Any]] { reply["items"] as? [[String: Any]] ?? [] }
-
     static let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52]
 
     // MARK: Seed scenario (2)
@@ -38,16 +22,12 @@ struct AdministrationAPITests {
         try await Fixture.with { f in
             try await f.administration.addStaff(
                 email: "steward@ema.example", displayName: "Steward", role: .dataSteward, password: "steward password 1", bcryptCost: 4)
-            try await Self.app(f.db).test(.router) { client in
+            try await TestApplication.build(f.db).test(.router) { client in
                 let api = API(client: client)
                 let registered = try await api.call(
                     .post, "/v1/accounts", ["email": "dana@newco.example", "displayName": "Dana", "password": "correct horse battery"])
                 #expect(registered.status == .created)
-                let body = try #require(
-                    try await f.ownerQuery(
-                        "SELECT body FROM notification_outbox WHERE template = 'verify-email' AND recipient_email = 'dana@newco.example'"
-                    ).first)
-                let token = String(body.split(separator: " ").last ?? "")
+                let token = try await f.verificationToken(sentTo: "dana@newco.example")
                 #expect(try await api.call(.post, "/v1/accounts/verify", ["token": token]).status == .ok)
                 let session = try await api.call(.post, "/v1/sessions", ["email": "dana@newco.example", "password": "correct horse battery"])
                 let dana = try #require(session["token"] as? String)
@@ -86,10 +66,9 @@ struct AdministrationAPITests {
                 // The requester may not decide it; the data steward sees it among all and approves.
                 let selfApproval = try await api.call(.post, "/v1/organisation-change-requests/\(changeID)/approve", token: dana)
                 #expect(selfApproval.status == .forbidden)
-                let steward = try #require(
-                    try await api.call(.post, "/v1/sessions", ["email": "steward@ema.example", "password": "steward password 1"])["token"] as? String)
+                let steward = try await api.signIn(email: "steward@ema.example", password: "steward password 1")
                 let pending = try await api.call(.get, "/v1/organisation-change-requests?status=pending", token: steward)
-                #expect(Self.items(pending).map { $0["id"] as? Int } == [changeID])
+                #expect(pending.items.map { $0["id"] as? Int } == [changeID])
                 let approved = try await api.call(.post, "/v1/organisation-change-requests/\(changeID)/approve", token: steward)
                 #expect(approved.status == .ok && approved["status"] as? String == "approved")
                 let organisationID = try #require(approved["organisationId"] as? String)
@@ -100,7 +79,7 @@ struct AdministrationAPITests {
                 // The organisation is in OMS; Dana tracks her change request.
                 #expect(try await api.call(.get, "/v1/organisations/\(organisationID)").status == .ok)
                 let mine = try await api.call(.get, "/v1/organisation-change-requests", token: dana)
-                #expect(Self.items(mine).first?["organisationId"] as? String == organisationID)
+                #expect(mine.items.first?["organisationId"] as? String == organisationID)
 
                 // Then the first super user request for it: the EMA service desk approves it (R8).
                 let superUser = try await api.call(
@@ -117,10 +96,10 @@ struct AdministrationAPITests {
             let user = try await f.user("erin")
             _ = try await f.requests.submit(actor: user, role: .unaffiliatedUser, organisation: nil, justification: nil)
             let steward = try await f.staff(.dataSteward)
-            try await Self.app(f.db).test(.router) { client in
+            try await TestApplication.build(f.db).test(.router) { client in
                 let api = API(client: client)
-                let erin = try await Self.signIn(api, f, user)
-                let stewardToken = try await Self.signIn(api, f, steward, password: "staff password 123")
+                let erin = try await api.signIn(user, fixture: f)
+                let stewardToken = try await api.signIn(steward, fixture: f, password: "staff password 123")
                 let document: [String: Any] = [
                     "fileName": "proof.png", "contentType": "image/png", "contentBase64": Data(Self.png).base64EncodedString(),
                 ]
@@ -178,16 +157,16 @@ struct AdministrationAPITests {
             let superB = try await f.superUser(of: b)
             let applicant = try await f.user("applicant")
             let pendingB = try await f.requests.submit(actor: applicant, role: .industryUser, organisation: b, justification: nil).request
-            try await Self.app(f.db).test(.router) { client in
+            try await TestApplication.build(f.db).test(.router) { client in
                 let api = API(client: client)
-                let tokenA = try await Self.signIn(api, f, superA)
-                let tokenB = try await Self.signIn(api, f, superB)
+                let tokenA = try await api.signIn(superA, fixture: f)
+                let tokenB = try await api.signIn(superB, fixture: f)
                 let role = "spor-industry-super-user"
 
                 let own = try await api.call(.get, "/v1/organisations/\(a.rawValue)/members", token: tokenA)
                 #expect(own.status == .ok)
-                let member = try #require(Self.items(own).first)
-                #expect(Self.items(own).count == 1 && member["accountId"] as? String == superA.description)
+                let member = try #require(own.items.first)
+                #expect(own.items.count == 1 && member["accountId"] as? String == superA.description)
                 let roles = member["roles"] as? [[String: Any]] ?? []
                 #expect(roles.map { $0["role"] as? String } == [role] && roles.first?["assignmentId"] is Int)
 
@@ -219,29 +198,30 @@ struct AdministrationAPITests {
                 #expect(foreignAudit.status == .notFound)
                 let audit = try await api.call(.get, "/v1/audit-events?limit=500", token: tokenA)
                 #expect(audit.status == .ok)
-                let organisations = Set(Self.items(audit).compactMap { $0["organisationId"] as? String })
+                let organisations = Set(audit.items.compactMap { $0["organisationId"] as? String })
                 #expect(organisations == [a.rawValue])
                 let ownAudit = try await api.call(.get, "/v1/audit-events?organisationId=\(a.rawValue)", token: tokenA)
-                let events = Self.items(ownAudit)
+                let events = ownAudit.items
                 #expect(!events.isEmpty && events.allSatisfy { $0["organisationId"] as? String == a.rawValue })
                 let ids = events.compactMap { $0["id"] as? Int }
                 #expect(ids == ids.sorted(by: >))  // newest first
                 let granted = try #require(events.first { $0["action"] as? String == "role-assignment.granted" })
                 #expect((granted["after"] as? [String: Any])?["role"] as? String == role)
                 let bAudit = try await api.call(.get, "/v1/audit-events?organisationId=\(b.rawValue)", token: tokenB)
-                #expect(bAudit.status == .ok && !Self.items(bAudit).isEmpty)
-                let byAccount = Self.items(
-                    try await api.call(.get, "/v1/audit-events?accountId=\(superA.description.uppercased())&limit=500", token: tokenA))
-                #expect(!byAccount.isEmpty && byAccount.count < Self.items(audit).count)
+                #expect(bAudit.status == .ok && !bAudit.items.isEmpty)
+                let byAccount = try await api.call(
+                    .get, "/v1/audit-events?accountId=\(superA.description.uppercased())&limit=500", token: tokenA
+                ).items
+                #expect(!byAccount.isEmpty && byAccount.count < audit.items.count)
                 #expect(
                     byAccount.allSatisfy {
                         $0["actorId"] as? String == superA.description || $0["subjectId"] as? String == superA.description
                             || ($0["after"] as? [String: Any])?["account"] as? String == superA.description
                     })
-                let future = Self.items(try await api.call(.get, "/v1/audit-events?from=2999-01-01T00:00:00Z", token: tokenA))
+                let future = try await api.call(.get, "/v1/audit-events?from=2999-01-01T00:00:00Z", token: tokenA).items
                 #expect(future.isEmpty)
-                let until = Self.items(try await api.call(.get, "/v1/audit-events?to=2999-01-01T00:00:00Z&limit=500", token: tokenA))
-                #expect(until.count == Self.items(audit).count)
+                let until = try await api.call(.get, "/v1/audit-events?to=2999-01-01T00:00:00Z&limit=500", token: tokenA).items
+                #expect(until.count == audit.items.count)
                 let reversed = try await api.call(.get, "/v1/audit-events?from=2999-01-01T00:00:00Z&to=2000-01-01T00:00:00Z", token: tokenA)
                 #expect(reversed.status == .unprocessableContent)
                 #expect(try await api.call(.get, "/v1/audit-events?organisationId=ORG-1", token: tokenA).status == .unprocessableContent)
@@ -262,11 +242,11 @@ struct AdministrationAPITests {
             let worker = try await f.user("worker")
             let request = try await f.requests.submit(actor: worker, role: .industryUser, organisation: org, justification: nil).request
             _ = try await f.requests.decide(actor: first, request: request.id, channel: .organisation, action: .approve)
-            try await Self.app(f.db).test(.router) { client in
+            try await TestApplication.build(f.db).test(.router) { client in
                 let api = API(client: client)
-                let firstToken = try await Self.signIn(api, f, first)
-                let deskToken = try await Self.signIn(api, f, desk, password: "staff password 123")
-                let workerToken = try await Self.signIn(api, f, worker)
+                let firstToken = try await api.signIn(first, fixture: f)
+                let deskToken = try await api.signIn(desk, fixture: f, password: "staff password 123")
+                let workerToken = try await api.signIn(worker, fixture: f)
                 let members = "/v1/organisations/\(org.rawValue)/members"
 
                 // Paging: limit 1, then the cursor; limit out of range is a validation problem.
@@ -275,7 +255,7 @@ struct AdministrationAPITests {
                 let page2 = try await api.call(.get, "\(members)?limit=1&cursor=\(cursor)", token: firstToken)
                 let page3 = try await api.call(.get, "\(members)?limit=1&cursor=\(try #require(page2["nextCursor"] as? String))", token: firstToken)
                 #expect(page3["nextCursor"] == nil || page3["nextCursor"] is NSNull)
-                let everyone = (Self.items(page1) + Self.items(page2) + Self.items(page3)).compactMap { $0["accountId"] as? String }
+                let everyone = (page1.items + page2.items + page3.items).compactMap { $0["accountId"] as? String }
                 #expect(Set(everyone) == [first.description, second.description, worker.description] && everyone.count == 3)
                 let tooMany = try await api.call(.get, "\(members)?limit=501", token: firstToken)
                 #expect(tooMany.status == .unprocessableContent && tooMany.code == "validation-failed")
@@ -299,7 +279,7 @@ struct AdministrationAPITests {
                 #expect(revoked.status == .noContent)
                 #expect(
                     try await f.ownerQuery(
-                        "SELECT revoke_reason FROM role_assignments WHERE account_id = \(worker.rawValue) AND revoked_at IS NOT NULL"
+                        "SELECT revoke_reason FROM role_assignments WHERE account_id = \(worker.pgUUID) AND revoked_at IS NOT NULL"
                     ) == ["left the company"])
                 #expect(
                     try await api.call(.delete, "\(members)/\(worker.rawValue)/roles/spor-industry-user", token: firstToken, [:]).status == .notFound)
@@ -318,7 +298,7 @@ struct AdministrationAPITests {
                     .delete, "\(members)/\(first.rawValue)/roles/spor-industry-super-user", token: deskToken, ["reason": "left"])
                 #expect(byDesk.status == .noContent)
                 #expect(try await f.ownerQuery("SELECT spor_active_super_user_count(\(org.rawValue))::text") == ["0"])
-                #expect(Self.items(try await api.call(.get, members, token: deskToken)).isEmpty)
+                #expect(try await api.call(.get, members, token: deskToken).items.isEmpty)
 
                 // R8: with no super user left, the next super-user request is a first one again.
                 let again = try await api.call(
@@ -351,12 +331,12 @@ struct AdministrationAPITests {
             }
             let lateUser = try await f.user("late")
             let lateRequest = try await f.requests.submit(actor: lateUser, role: .superUser, organisation: late, justification: nil).request
-            try await Self.app(f.db).test(.router) { client in
+            try await TestApplication.build(f.db).test(.router) { client in
                 let api = API(client: client)
-                let deskToken = try await Self.signIn(api, f, desk, password: "staff password 123")
-                let stewardToken = try await Self.signIn(api, f, steward, password: "staff password 123")
-                let lateToken = try await Self.signIn(api, f, lateUser)
-                let earlyToken = try await Self.signIn(api, f, earlyUser)
+                let deskToken = try await api.signIn(desk, fixture: f, password: "staff password 123")
+                let stewardToken = try await api.signIn(steward, fixture: f, password: "staff password 123")
+                let lateToken = try await api.signIn(lateUser, fixture: f)
+                let earlyToken = try await api.signIn(earlyUser, fixture: f)
 
                 // The second ticket through HTTP, with a PNG letter.
                 let opened = try await api.call(
@@ -373,14 +353,14 @@ struct AdministrationAPITests {
                 let fresh = try #require(opened["id"] as? Int)
 
                 let all = try await api.call(.get, "/v1/service-desk/tickets", token: deskToken)
-                #expect(all.status == .ok && Self.items(all).map { $0["id"] as? Int } == [fresh, Int(overdue.id)])
+                #expect(all.status == .ok && all.items.map { $0["id"] as? Int } == [fresh, Int(overdue.id)])
                 let overdueOnly = try await api.call(.get, "/v1/service-desk/tickets?overdue=true", token: deskToken)
-                #expect(Self.items(overdueOnly).map { $0["id"] as? Int } == [Int(overdue.id)])
+                #expect(overdueOnly.items.map { $0["id"] as? Int } == [Int(overdue.id)])
                 let onTime = try await api.call(.get, "/v1/service-desk/tickets?overdue=false&status=open", token: deskToken)
-                #expect(Self.items(onTime).map { $0["id"] as? Int } == [fresh])
-                #expect(Self.items(try await api.call(.get, "/v1/service-desk/tickets?status=resolved", token: deskToken)).isEmpty)
+                #expect(onTime.items.map { $0["id"] as? Int } == [fresh])
+                #expect(try await api.call(.get, "/v1/service-desk/tickets?status=resolved", token: deskToken).items.isEmpty)
                 let page = try await api.call(.get, "/v1/service-desk/tickets?limit=1", token: deskToken)
-                #expect(Self.items(page).count == 1 && page["nextCursor"] is String)
+                #expect(page.items.count == 1 && page["nextCursor"] is String)
 
                 // Not the service desk: 404, not 403 (the queue is not revealed).
                 #expect(try await api.call(.get, "/v1/service-desk/tickets", token: lateToken).status == .notFound)
@@ -393,13 +373,10 @@ struct AdministrationAPITests {
 
                 // The letters: bytes and content type as uploaded.
                 for (id, bytes, type) in [(Int(overdue.id), Fixture.pdf, "application/pdf"), (fresh, Self.png, "image/png")] {
-                    try await client.execute(
-                        uri: "/v1/service-desk/tickets/\(id)/letter", method: .get, headers: [.authorization: "Bearer \(deskToken)"]
-                    ) { response in
-                        #expect(response.status == .ok)
-                        #expect(response.headers[.contentType] == type)
-                        #expect(Array(buffer: response.body) == bytes)
-                    }
+                    let letter = try await api.send(.get, "/v1/service-desk/tickets/\(id)/letter", token: deskToken)
+                    #expect(letter.status == .ok)
+                    #expect(letter.contentType == type)
+                    #expect(Array(buffer: letter.body) == bytes)
                 }
                 #expect(try await api.call(.get, "/v1/service-desk/tickets/\(fresh)/letter", token: lateToken).status == .notFound)
                 #expect(try await api.call(.get, "/v1/service-desk/tickets/999999/letter", token: deskToken).status == .notFound)
@@ -415,26 +392,26 @@ struct AdministrationAPITests {
             let admin = try await f.staff(.admin)
             let desk = try await f.staff(.serviceDesk)
             let user = try await f.user("nora")
-            let email = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(user.rawValue)").first)
-            try await Self.app(f.db).test(.router) { client in
+            let email = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(user.pgUUID)").first)
+            try await TestApplication.build(f.db).test(.router) { client in
                 let api = API(client: client)
-                let adminToken = try await Self.signIn(api, f, admin, password: "staff password 123")
-                let deskToken = try await Self.signIn(api, f, desk, password: "staff password 123")
-                let userToken = try await Self.signIn(api, f, user)
+                let adminToken = try await api.signIn(admin, fixture: f, password: "staff password 123")
+                let deskToken = try await api.signIn(desk, fixture: f, password: "staff password 123")
+                let userToken = try await api.signIn(user, fixture: f)
                 #expect(try await api.call(.get, "/v1/admin/notifications", token: userToken).status == .notFound)
                 #expect(try await api.call(.get, "/v1/admin/notifications", token: deskToken).status == .notFound)
                 #expect(try await api.call(.get, "/v1/admin/notifications").status == .unauthorized)
 
                 let all = try await api.call(.get, "/v1/admin/notifications", token: adminToken)
                 #expect(all.status == .ok)
-                let ids = Self.items(all).compactMap { $0["id"] as? Int }
+                let ids = all.items.compactMap { $0["id"] as? Int }
                 #expect(!ids.isEmpty && ids == ids.sorted(by: >))
                 let hers = try await api.call(.get, "/v1/admin/notifications?recipient=\(email.uppercased())", token: adminToken)
-                let rows = Self.items(hers)
+                let rows = hers.items
                 #expect(rows.count == 1 && rows.first?["template"] as? String == "verify-email" && rows.first?["recipient"] as? String == email)
                 #expect((rows.first?["body"] as? String)?.contains("verification token") == true && rows.first?["createdAt"] is String)
                 let byAccount = try await api.call(.get, "/v1/admin/notifications?recipient=\(user.rawValue)", token: adminToken)
-                #expect(Self.items(byAccount).map { $0["id"] as? Int } == rows.map { $0["id"] as? Int })
+                #expect(byAccount.items.map { $0["id"] as? Int } == rows.map { $0["id"] as? Int })
                 #expect(try await api.call(.get, "/v1/admin/notifications?recipient=nobody", token: adminToken).status == .unprocessableContent)
                 #expect(try await api.call(.get, "/v1/admin/notifications?limit=0", token: adminToken).status == .unprocessableContent)
             }

@@ -1,4 +1,4 @@
-import AccessAPI
+import AccessAPITestSupport
 import AccessTestSupport
 import Foundation
 import HTTPTypes
@@ -15,10 +15,9 @@ struct ErrorCodeTests {
             let acme = try await f.organisation("Acme")
             try await f.administration.addStaff(
                 email: "desk@ema.example", displayName: "Desk", role: .serviceDesk, password: "desk password 123", bcryptCost: 4)
-            try await SeedScenarioTests.app(f.db).test(.router) { client in
+            try await TestApplication.build(f.db).test(.router) { client in
                 let api = API(client: client)
-                let desk = try #require(
-                    try await api.call(.post, "/v1/sessions", ["email": "desk@ema.example", "password": "desk password 123"])["token"] as? String)
+                let desk = try await api.signIn(email: "desk@ema.example", password: "desk password 123")
                 let alice = try await api.onboard("Alice", fixture: f)
 
                 // R9: no super user yet.

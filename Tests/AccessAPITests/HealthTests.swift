@@ -1,4 +1,5 @@
 import AccessAPI
+import AccessAPITestSupport
 import AccessStore
 import AccessTestSupport
 import Foundation
@@ -9,28 +10,22 @@ import Testing
 
 @Suite("Health, readiness and metrics")
 struct HealthTests {
-    func app(_ db: TestDatabase, metrics: HTTPMetrics = HTTPMetrics()) throws -> some ApplicationProtocol {
-        try buildApplication(
-            AppConfiguration(port: 0, database: db.application, migrations: db.migrations), metrics: metrics, logger: TestDatabase.logger)
-    }
+    /// As `serve` runs the service: with its background workers.
+    static func asServed(_ configuration: inout AppConfiguration) { configuration.runBackgroundWorkers = true }
 
     @Test("live and ready answer 200 on a migrated database; /metrics counts them by route and status")
     func readyAndMetrics() async throws {
         try await TestDatabase.with { db in
-            try await app(db).test(.router) { client in
-                try await client.execute(uri: "/health/live", method: .get) { response in
-                    #expect(response.status == .ok)
-                }
-                try await client.execute(uri: "/health/ready", method: .get) { response in
-                    #expect(response.status == .ok)
-                    #expect(String(buffer: response.body).contains("\"migrations\":\"current\""))
-                }
-                try await client.execute(uri: "/metrics", method: .get) { response in
-                    let text = String(buffer: response.body)
-                    #expect(text.contains(#"spor_http_requests_total{method="GET",route="/health/ready",status="200"} 1"#))
-                    #expect(text.contains(#"spor_http_requests_total{method="GET",route="/health/live",status="200"} 1"#))
-                    #expect(text.contains("spor_http_request_duration_seconds_bucket"))
-                }
+            try await TestApplication.build(db, configure: Self.asServed).test(.router) { client in
+                let api = API(client: client)
+                #expect(try await api.send(.get, "/health/live").status == .ok)
+                let ready = try await api.send(.get, "/health/ready")
+                #expect(ready.status == .ok)
+                #expect(ready.text.contains("\"migrations\":\"current\""))
+                let text = try await api.send(.get, "/metrics").text
+                #expect(text.contains(#"spor_http_requests_total{method="GET",route="/health/ready",status="200"} 1"#))
+                #expect(text.contains(#"spor_http_requests_total{method="GET",route="/health/live",status="200"} 1"#))
+                #expect(text.contains("spor_http_request_duration_seconds_bucket"))
             }
         }
     }
@@ -44,11 +39,10 @@ struct HealthTests {
                     .migrate(client: client)
             }
             guard db.migrations.migrations.count > 1 else { return }
-            try await app(db).test(.router) { client in
-                try await client.execute(uri: "/health/ready", method: .get) { response in
-                    #expect(response.status == .serviceUnavailable)
-                    #expect(String(buffer: response.body).contains("migrations pending"))
-                }
+            try await TestApplication.build(db, configure: Self.asServed).test(.router) { client in
+                let ready = try await API(client: client).send(.get, "/health/ready")
+                #expect(ready.status == .serviceUnavailable)
+                #expect(ready.text.contains("migrations pending"))
             }
         }
     }
@@ -57,26 +51,24 @@ struct HealthTests {
     func notReadyWhenUnreachable() async throws {
         let nowhere = DatabaseURL(host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: "none")
         let migrations = try MigrationSet(directory: MigrationSet.defaultDirectory())
-        let app = try buildApplication(AppConfiguration(port: 0, database: nowhere, migrations: migrations), logger: TestDatabase.logger)
+        let app = try TestApplication.build(database: nowhere, migrations: migrations, configure: Self.asServed)
         try await app.test(.router) { client in
-            try await client.execute(uri: "/health/ready", method: .get) { response in
-                #expect(response.status == .serviceUnavailable)
-                #expect(String(buffer: response.body).contains("unreachable"))
-            }
+            let ready = try await API(client: client).send(.get, "/health/ready")
+            #expect(ready.status == .serviceUnavailable)
+            #expect(ready.text.contains("unreachable"))
         }
     }
 
     @Test("unknown addresses answer a 404 problem with a request id")
     func notFoundProblem() async throws {
         try await TestDatabase.with { db in
-            try await app(db).test(.router) { client in
-                try await client.execute(uri: "/nowhere", method: .get) { response in
-                    #expect(response.status == .notFound)
-                    #expect(response.headers[.contentType] == "application/problem+json")
-                    let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
-                    #expect(body?["code"] as? String == "not-found")
-                    #expect(body?["requestId"] as? String == response.headers[HTTPField.Name("X-Request-ID")!])
-                }
+            try await TestApplication.build(db, configure: Self.asServed).test(.router) { client in
+                let response = try await API(client: client).send(.get, "/nowhere")
+                #expect(response.status == .notFound)
+                #expect(response.contentType == "application/problem+json")
+                let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                #expect(body?["code"] as? String == "not-found")
+                #expect(body?["requestId"] as? String == response.headers[HTTPField.Name("X-Request-ID")!])
             }
         }
     }

@@ -1,5 +1,4 @@
-import AccessAPI
-import AccessStore
+import AccessAPITestSupport
 import AccessTestSupport
 import Foundation
 import HTTPTypes
@@ -9,14 +8,13 @@ import Testing
 
 @Suite("Idempotency-Key")
 struct IdempotencyTests {
-    func post(_ client: any TestClientProtocol, _ uri: String, key: String, token: String? = nil, _ body: String) async throws -> (
-        HTTPResponse.Status, String, String?
-    ) {
-        var headers: HTTPFields = [.contentType: "application/json", HTTPField.Name("Idempotency-Key")!: key]
-        if let token { headers[.authorization] = "Bearer \(token)" }
-        return try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
-            (response.status, String(buffer: response.body), response.headers[HTTPField.Name("Idempotency-Replayed")!])
-        }
+    static let key = HTTPField.Name("Idempotency-Key")!
+    static let replayed = HTTPField.Name("Idempotency-Replayed")!
+
+    /// POSTs a raw JSON body with an `Idempotency-Key`.
+    func post(_ api: API, _ uri: String, key: String, token: String? = nil, _ body: String) async throws -> API.Reply {
+        try await api.send(
+            .post, uri, token: token, headers: [.contentType: "application/json", Self.key: key], body: ByteBuffer(string: body))
     }
 
     @Test("A retry with the same key and body returns the first answer and creates nothing; another body is 422")
@@ -24,31 +22,27 @@ struct IdempotencyTests {
         try await Fixture.with { f in
             let org = try await f.organisation()
             _ = try await f.superUser(of: org)
-            try await SeedScenarioTests.app(f.db).test(.router) { client in
+            try await TestApplication.build(f.db).test(.router) { client in
+                let api = API(client: client)
                 let body = #"{"email":"retry@example.com","displayName":"Retry","password":"correct horse battery"}"#
-                let first = try await post(client, "/v1/accounts", key: "k-1", body)
-                let second = try await post(client, "/v1/accounts", key: "k-1", body)
-                #expect(first.0 == .created && second.0 == .created)
-                #expect(first.1 == second.1 && second.2 == "true")
+                let first = try await post(api, "/v1/accounts", key: "k-1", body)
+                let second = try await post(api, "/v1/accounts", key: "k-1", body)
+                #expect(first.status == .created && second.status == .created)
+                #expect(first.text == second.text && second.headers[Self.replayed] == "true")
                 let other = try await post(
-                    client, "/v1/accounts", key: "k-1", #"{"email":"other@example.com","displayName":"O","password":"correct horse battery"}"#)
-                #expect(other.0 == .unprocessableContent && other.1.contains("idempotency-key-reused"))
+                    api, "/v1/accounts", key: "k-1", #"{"email":"other@example.com","displayName":"O","password":"correct horse battery"}"#)
+                #expect(other.status == .unprocessableContent && other.text.contains("idempotency-key-reused"))
 
                 // Signed in: a retried access request files one request.
-                let verify = try #require(
-                    try await f.ownerQuery(
-                        "SELECT body FROM notification_outbox WHERE template = 'verify-email' AND recipient_email = 'retry@example.com'"
-                    ).first)
-                _ = try await API(client: client).call(.post, "/v1/accounts/verify", ["token": String(verify.split(separator: " ").last ?? "")])
-                let session = try await API(client: client).call(
-                    .post, "/v1/sessions", ["email": "retry@example.com", "password": "correct horse battery"])
-                let token = try #require(session["token"] as? String)
+                let verification = try await f.verificationToken(sentTo: "retry@example.com")
+                _ = try await api.call(.post, "/v1/accounts/verify", ["token": verification])
+                let token = try await api.signIn(email: "retry@example.com", password: "correct horse battery")
                 let answers = [["question": "a", "answer": "1"], ["question": "b", "answer": "2"], ["question": "c", "answer": "3"]]
-                _ = try await API(client: client).call(.put, "/v1/me/security-questions", token: token, ["answers": answers])
+                _ = try await api.call(.put, "/v1/me/security-questions", token: token, ["answers": answers])
                 let request = #"{"role":"spor-industry-user","organisationId":"\#(org.rawValue)"}"#
-                let a = try await post(client, "/v1/access-requests", key: "file-1", token: token, request)
-                let b = try await post(client, "/v1/access-requests", key: "file-1", token: token, request)
-                #expect(a.0 == .created && b.0 == .created && a.1 == b.1)
+                let a = try await post(api, "/v1/access-requests", key: "file-1", token: token, request)
+                let b = try await post(api, "/v1/access-requests", key: "file-1", token: token, request)
+                #expect(a.status == .created && b.status == .created && a.text == b.text)
             }
             #expect(try await f.ownerQuery("SELECT count(*)::text FROM accounts WHERE email = 'retry@example.com'") == ["1"])
             #expect(try await f.ownerQuery("SELECT count(*)::text FROM accounts WHERE email = 'other@example.com'") == ["0"])
@@ -59,18 +53,19 @@ struct IdempotencyTests {
     @Test("Two concurrent requests with one key: one wins, the other gets 409 (or the replayed answer)")
     func concurrent() async throws {
         try await Fixture.with { f in
-            try await SeedScenarioTests.app(f.db).test(.router) { client in
+            try await TestApplication.build(f.db).test(.router) { client in
+                let api = API(client: client)
                 let body = #"{"email":"race@example.com","displayName":"Race","password":"correct horse battery"}"#
-                let results = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String, String?).self) { group in
-                    for _ in 0..<2 { group.addTask { try await post(client, "/v1/accounts", key: "race", body) } }
-                    var all: [(HTTPResponse.Status, String, String?)] = []
+                let results = try await withThrowingTaskGroup(of: API.Reply.self) { group in
+                    for _ in 0..<2 { group.addTask { try await post(api, "/v1/accounts", key: "race", body) } }
+                    var all: [API.Reply] = []
                     for try await result in group { all.append(result) }
                     return all
                 }
-                let statuses = results.map(\.0.code).sorted()
+                let statuses = results.map(\.status.code).sorted()
                 #expect(statuses == [201, 201] || statuses == [201, 409], "\(statuses)")
-                let created = results.filter { $0.0 == .created }
-                #expect(created.count == 1 || created.contains { $0.2 == "true" })
+                let created = results.filter { $0.status == .created }
+                #expect(created.count == 1 || created.contains { $0.headers[Self.replayed] == "true" })
             }
             #expect(try await f.ownerQuery("SELECT count(*)::text FROM accounts WHERE email = 'race@example.com'") == ["1"])
         }

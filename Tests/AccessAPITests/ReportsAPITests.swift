@@ -1,4 +1,4 @@
-import AccessAPI
+import AccessAPITestSupport
 import AccessDomain
 import AccessStore
 import AccessTestSupport
@@ -10,18 +10,8 @@ import Testing
 
 @Suite("Reports over HTTP")
 struct ReportsAPITests {
-    static func signIn(_ api: API, _ email: String, _ password: String) async throws -> String {
-        let reply = try await api.call(.post, "/v1/sessions", ["email": email, "password": password])
-        return try #require(reply["token"] as? String)
-    }
-
-    func get(_ client: any TestClientProtocol, _ uri: String, token: String, csv: Bool = false) async throws -> (HTTPResponse.Status, String, String?)
-    {
-        try await client.execute(
-            uri: uri, method: .get,
-            headers: [.authorization: "Bearer \(token)", .accept: csv ? "text/csv" : "application/json"]
-        ) { response in (response.status, String(buffer: response.body), response.headers[.contentType]) }
-    }
+    static let json: HTTPFields = [.accept: "application/json"]
+    static let csv: HTTPFields = [.accept: "text/csv"]
 
     @Test("R13: staff read every report as JSON and CSV, matching the views; super users only their organisations'")
     func reports() async throws {
@@ -38,54 +28,59 @@ struct ReportsAPITests {
             let aliceEmail = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(alice.rawValue)::uuid").first)
             // Alice signs in with a known password (the fixture's users have a random e-mail and a fixed password).
             try await f.owner.query(
-                "UPDATE credentials SET password_hash = (SELECT password_hash FROM credentials c JOIN accounts a ON a.id = c.account_id WHERE a.email = 'desk@ema.example') WHERE account_id = \(alice.rawValue)"
+                "UPDATE credentials SET password_hash = (SELECT password_hash FROM credentials c JOIN accounts a ON a.id = c.account_id WHERE a.email = 'desk@ema.example') WHERE account_id = \(alice.pgUUID)"
             )
             let views = Reports(client: f.owner, logger: TestDatabase.logger)
 
-            try await SeedScenarioTests.app(f.db).test(.router) { client in
+            try await TestApplication.build(f.db).test(.router) { client in
                 let api = API(client: client)
-                let desk = try await Self.signIn(api, "desk@ema.example", "desk password 123")
+                let desk = try await api.signIn(email: "desk@ema.example", password: "desk password 123")
                 for report in ReportName.allCases {
                     let table = try await views.table(report)
-                    let (status, body, type) = try await get(client, "/v1/reports/\(report.rawValue)", token: desk)
-                    #expect(status == .ok, "\(report)")
-                    #expect(type?.hasPrefix("application/json") == true)
-                    let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+                    let reply = try await api.send(.get, "/v1/reports/\(report.rawValue)", token: desk, headers: Self.json)
+                    #expect(reply.status == .ok, "\(report)")
+                    #expect(reply.contentType?.hasPrefix("application/json") == true)
+                    let json = try #require(try JSONSerialization.jsonObject(with: Data(reply.text.utf8)) as? [String: Any])
                     #expect(json["columns"] as? [String] == table.columns, "\(report)")
                     #expect((json["items"] as? [[String: Any]])?.count == table.rows.count, "\(report)")
-                    let (csvStatus, csv, csvType) = try await get(client, "/v1/reports/\(report.rawValue)", token: desk, csv: true)
-                    #expect(csvStatus == .ok && csvType?.hasPrefix("text/csv") == true, "\(report)")
-                    let lines = csv.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+                    let csv = try await api.send(.get, "/v1/reports/\(report.rawValue)", token: desk, headers: Self.csv)
+                    #expect(csv.status == .ok && csv.contentType?.hasPrefix("text/csv") == true, "\(report)")
+                    let lines = csv.text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
                     #expect(lines.first == table.columns.joined(separator: ","), "\(report)")
                     #expect(lines.count == table.rows.count + 1, "\(report)")
                 }
                 // Exact CSV: quoting of a name with a comma, null as an empty field.
-                let (_, csv, _) = try await get(
-                    client, "/v1/reports/organisations_without_super_user?organisationId=\(beta.rawValue)", token: desk, csv: true)
-                let rows = csv.components(separatedBy: "\r\n")
+                let csv = try await api.send(
+                    .get, "/v1/reports/organisations_without_super_user?organisationId=\(beta.rawValue)", token: desk, headers: Self.csv)
+                let rows = csv.text.components(separatedBy: "\r\n")
                 #expect(rows[0] == "organisation_id,organisation_name,country,access_request_id,requested_at,waiting,waiting_hours")
                 #expect(rows[1].hasPrefix("\(beta.rawValue),Beta,NL,"))
                 // Paging.
-                let (_, paged, _) = try await get(client, "/v1/reports/pending_access_requests?limit=1", token: desk)
-                let page = try #require(try JSONSerialization.jsonObject(with: Data(paged.utf8)) as? [String: Any])
+                let paged = try await api.send(.get, "/v1/reports/pending_access_requests?limit=1", token: desk, headers: Self.json)
+                let page = try #require(try JSONSerialization.jsonObject(with: Data(paged.text.utf8)) as? [String: Any])
                 #expect((page["items"] as? [Any])?.count == 1 && page["nextCursor"] as? String == "o1")
 
                 // A super user: own organisation yes; no organisation, another one, or a cross-organisation report: 404.
-                let su = try await Self.signIn(api, aliceEmail, "desk password 123")
-                let own = try await get(client, "/v1/reports/pending_access_requests?organisationId=\(acme.rawValue)", token: su)
-                #expect(own.0 == .ok)
-                let ownJSON = try #require(try JSONSerialization.jsonObject(with: Data(own.1.utf8)) as? [String: Any])
+                let su = try await api.signIn(email: aliceEmail, password: "desk password 123")
+                let own = try await api.send(
+                    .get, "/v1/reports/pending_access_requests?organisationId=\(acme.rawValue)", token: su, headers: Self.json)
+                #expect(own.status == .ok)
+                let ownJSON = try #require(try JSONSerialization.jsonObject(with: Data(own.text.utf8)) as? [String: Any])
                 let items = ownJSON["items"] as? [[String: Any]] ?? []
                 #expect(items.count == 1 && items[0]["organisation_id"] as? String == acme.rawValue && items[0]["requests"] as? Int == 1)
-                #expect(try await get(client, "/v1/reports/pending_access_requests?organisationId=\(beta.rawValue)", token: su).0 == .notFound)
-                #expect(try await get(client, "/v1/reports/pending_access_requests", token: su).0 == .notFound)
-                #expect(try await get(client, "/v1/reports/request_funnel", token: su).0 == .notFound)
+                let foreign = "/v1/reports/pending_access_requests?organisationId=\(beta.rawValue)"
+                #expect(try await api.send(.get, foreign, token: su, headers: Self.json).status == .notFound)
+                #expect(try await api.send(.get, "/v1/reports/pending_access_requests", token: su, headers: Self.json).status == .notFound)
+                #expect(try await api.send(.get, "/v1/reports/request_funnel", token: su, headers: Self.json).status == .notFound)
                 // Bad input.
-                #expect(try await get(client, "/v1/reports/no_such_report", token: desk).0 == .badRequest)
-                #expect(try await get(client, "/v1/reports/role_holders?limit=501", token: desk).0 == .unprocessableContent)
-                #expect(try await get(client, "/v1/reports/role_holders?organisationId=ORG-12", token: desk).0 == .unprocessableContent)
-                let anonymous = try await client.execute(uri: "/v1/reports/role_holders", method: .get) { $0.status }
-                #expect(anonymous == .unauthorized)
+                #expect(try await api.send(.get, "/v1/reports/no_such_report", token: desk, headers: Self.json).status == .badRequest)
+                #expect(
+                    try await api.send(.get, "/v1/reports/role_holders?limit=501", token: desk, headers: Self.json).status == .unprocessableContent)
+                #expect(
+                    try await api.send(.get, "/v1/reports/role_holders?organisationId=ORG-12", token: desk, headers: Self.json).status
+                        == .unprocessableContent)
+                let anonymous = try await api.send(.get, "/v1/reports/role_holders")
+                #expect(anonymous.status == .unauthorized)
             }
         }
     }

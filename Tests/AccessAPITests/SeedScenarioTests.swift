@@ -1,6 +1,4 @@
-import AccessAPI
-import AccessDomain
-import AccessStore
+import AccessAPITestSupport
 import AccessTestSupport
 import Foundation
 import HTTPTypes
@@ -8,40 +6,8 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-/// A small JSON client over HummingbirdTesting for scenario tests.
-struct API {
-    let client: any TestClientProtocol
-
-    struct Reply {
-        let status: HTTPResponse.Status
-        let json: [String: Any]
-        let contentType: String?
-        subscript(_ key: String) -> Any? { json[key] }
-        var code: String? { json["code"] as? String }
-    }
-
-    @discardableResult
-    func call(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, _ body: [String: Any]? = nil) async throws -> Reply {
-        var headers: HTTPFields = [.contentType: "application/json", .accept: "application/json"]
-        if let token { headers[.authorization] = "Bearer \(token)" }
-        let data = try body.map { try JSONSerialization.data(withJSONObject: $0) }
-        return try await client.execute(
-            uri: uri, method: method, headers: headers, body: data.map { ByteBuffer(bytes: $0) }
-        ) { response in
-            let object = (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [String: Any] ?? [:]
-            return Reply(status: response.status, json: object, contentType: response.headers[.contentType])
-        }
-    }
-}
-
 @Suite("The seed process through HTTP")
 struct SeedScenarioTests {
-    static func app(_ db: TestDatabase) throws -> some ApplicationProtocol {
-        try buildApplication(
-            AppConfiguration(port: 0, database: db.application, migrations: db.migrations, runBackgroundWorkers: false, bcryptCost: 4),
-            logger: TestDatabase.logger)
-    }
-
     @Test(
         "Seed (1): register, verify, sign in, security questions, find the organisation, request, ticket, service desk approves, the new super user approves a colleague"
     )
@@ -51,7 +17,7 @@ struct SeedScenarioTests {
             let desk = try await f.administration.addStaff(
                 email: "desk@ema.example", displayName: "Desk", role: .serviceDesk, password: "desk password 123", bcryptCost: 4)
             _ = desk
-            try await Self.app(f.db).test(.router) { client in
+            try await TestApplication.build(f.db).test(.router) { client in
                 let api = API(client: client)
                 // 1b: self-registration; the token arrives by e-mail (the outbox).
                 let registered = try await api.call(
@@ -109,8 +75,7 @@ struct SeedScenarioTests {
                 let ticketID = try #require(ticket["id"] as? Int)
 
                 // 5: the service desk approves.
-                let deskSession = try await api.call(.post, "/v1/sessions", ["email": "desk@ema.example", "password": "desk password 123"])
-                let deskToken = try #require(deskSession["token"] as? String)
+                let deskToken = try await api.signIn(email: "desk@ema.example", password: "desk password 123")
                 let approved = try await api.call(.post, "/v1/service-desk/tickets/\(ticketID)/approve", token: deskToken, [:])
                 #expect(approved.status == .ok && approved["resolution"] as? String == "approved")
                 let me = try await api.call(.get, "/v1/me", token: alice)
@@ -155,13 +120,11 @@ struct SeedScenarioTests {
     @Test("Bad input is a 4xx problem and changes nothing")
     func badInput() async throws {
         try await Fixture.with { f in
-            try await Self.app(f.db).test(.router) { client in
+            try await TestApplication.build(f.db).test(.router) { client in
                 let api = API(client: client)
-                let malformed = try await client.execute(
-                    uri: "/v1/accounts", method: .post, headers: [.contentType: "application/json"],
-                    body: ByteBuffer(string: "{not json")
-                ) { $0.status }
-                #expect(malformed == .badRequest)
+                let malformed = try await api.send(
+                    .post, "/v1/accounts", headers: [.contentType: "application/json"], body: ByteBuffer(string: "{not json"))
+                #expect(malformed.status == .badRequest)
                 let short = try await api.call(.post, "/v1/accounts", ["email": "x@example.com", "displayName": "X", "password": "short"])
                 #expect(short.status == .unprocessableContent && short["field"] as? String == "password")
                 #expect(short.contentType == "application/problem+json")
@@ -185,11 +148,10 @@ struct SeedScenarioTests {
     @Test("The contract is served at /openapi.yaml")
     func servesContract() async throws {
         try await Fixture.with { f in
-            try await Self.app(f.db).test(.router) { client in
-                try await client.execute(uri: "/openapi.yaml", method: .get) { response in
-                    #expect(response.status == .ok)
-                    #expect(String(buffer: response.body).hasPrefix("openapi: 3.1.0"))
-                }
+            try await TestApplication.build(f.db).test(.router) { client in
+                let contract = try await API(client: client).send(.get, "/openapi.yaml")
+                #expect(contract.status == .ok)
+                #expect(contract.text.hasPrefix("openapi: 3.1.0"))
             }
         }
     }

@@ -1,4 +1,5 @@
 import AccessAPI
+import AccessAPITestSupport
 import AccessStore
 import AccessTestSupport
 import Foundation
@@ -14,7 +15,7 @@ struct SessionAPITests {
         try await Fixture.with { f in
             try await f.administration.addStaff(
                 email: "agent@ema.example", displayName: "Agent", role: .serviceDesk, password: "right password 123", bcryptCost: 4)
-            try await SeedScenarioTests.app(f.db).test(.router) { client in
+            try await TestApplication.build(f.db).test(.router) { client in
                 let api = API(client: client)
                 // Unknown e-mail and wrong password answer alike.
                 let unknown = try await api.call(.post, "/v1/sessions", ["email": "nobody@ema.example", "password": "whatever password"])
@@ -28,7 +29,7 @@ struct SessionAPITests {
             }
             // The window passes: sign-in works again.
             try await f.owner.query("UPDATE login_failures SET failed_at = failed_at - interval '16 minutes'")
-            try await SeedScenarioTests.app(f.db).test(.router) { client in
+            try await TestApplication.build(f.db).test(.router) { client in
                 let ok = try await API(client: client).call(.post, "/v1/sessions", ["email": "agent@ema.example", "password": "right password 123"])
                 #expect(ok.status == .created)
             }
@@ -38,11 +39,7 @@ struct SessionAPITests {
     @Test("An oversized body is a 413 problem and changes nothing")
     func bodyLimit() async throws {
         try await Fixture.with { f in
-            let app = try buildApplication(
-                AppConfiguration(
-                    port: 0, database: f.db.application, migrations: f.db.migrations, maximumBodySize: 1024,
-                    runBackgroundWorkers: false, bcryptCost: 4),
-                logger: TestDatabase.logger)
+            let app = try TestApplication.build(f.db) { $0.maximumBodySize = 1024 }
             try await app.test(.router) { client in
                 let big = String(repeating: "x", count: 5000)
                 let reply = try await API(client: client).call(
@@ -64,14 +61,13 @@ struct OptionalBodyTests {
             let bob = try await f.user("bob")
             let filed = try await f.requests.submit(actor: bob, role: .industryUser, organisation: org, justification: nil)
             let email = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(alice.rawValue)::uuid").first)
-            try await SeedScenarioTests.app(f.db).test(.router) { client in
-                let session = try await API(client: client).call(.post, "/v1/sessions", ["email": email, "password": "correct horse battery"])
-                let token = try #require(session["token"] as? String)
-                let status = try await client.execute(
-                    uri: "/v1/organisations/\(org.rawValue)/access-requests/\(filed.request.id.rawValue)/approve", method: .post,
-                    headers: [.authorization: "Bearer \(token)", .contentType: "application/json"]
-                ) { $0.status }
-                #expect(status == .ok)
+            try await TestApplication.build(f.db).test(.router) { client in
+                let api = API(client: client)
+                let token = try await api.signIn(email: email, password: "correct horse battery")
+                let approved = try await api.send(
+                    .post, "/v1/organisations/\(org.rawValue)/access-requests/\(filed.request.id.rawValue)/approve", token: token,
+                    headers: [.contentType: "application/json"])
+                #expect(approved.status == .ok)
             }
         }
     }

@@ -18,27 +18,7 @@ private struct Tenant: Sendable {
     let applicant: AccountID
     let pending: Int64
     let changeRequest: Int64
-    var people: [UUID] { [superUser, member, applicant].map(\.pgID) }
-}
-
-extension AccountID {
-    fileprivate var pgID: UUID { rawValue }
-}
-
-/// Collects values out of a `@Sendable` transaction body.
-private final class Rows: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [String] = []
-    func append(contentsOf values: [String]) { lock.withLock { storage.append(contentsOf: values) } }
-    var values: [String] { lock.withLock { storage } }
-}
-
-extension PostgresConnection {
-    fileprivate func strings(_ query: PostgresQuery) async throws -> [String] {
-        var values: [String] = []
-        for try await value in try await self.query(query, logger: TestDatabase.logger).decode(String.self) { values.append(value) }
-        return values
-    }
+    var people: [UUID] { [superUser, member, applicant].map(\.pgUUID) }
 }
 
 extension Fixture {
@@ -57,10 +37,10 @@ extension Fixture {
             try await asApplication(actor: person) { conn in
                 let token = ByteBuffer(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })
                 try await conn.query(
-                    "INSERT INTO sessions (token_hash, account_id, expires_at) VALUES (\(token), \(person.pgID), now() + interval '1 hour')",
+                    "INSERT INTO sessions (token_hash, account_id, expires_at) VALUES (\(token), \(person.pgUUID), now() + interval '1 hour')",
                     logger: TestDatabase.logger)
                 try await conn.query(
-                    "INSERT INTO idempotency_keys (account_id, key, request_hash) VALUES (\(person.pgID), 'key-1', sha256(\(token)))",
+                    "INSERT INTO idempotency_keys (account_id, key, request_hash) VALUES (\(person.pgUUID), 'key-1', sha256(\(token)))",
                     logger: TestDatabase.logger)
             }
         }
@@ -71,8 +51,8 @@ extension Fixture {
 
     /// Rows of a one-column text query run as the application role acting for `actor` (one transaction).
     fileprivate func rows(as actor: AccountID?, _ query: PostgresQuery) async throws -> [String] {
-        let rows = Rows()
-        try await asApplication(actor: actor) { conn in rows.append(contentsOf: try await conn.strings(query)) }
+        let rows = Collected<String>()
+        try await asApplication(actor: actor) { conn in rows.append(contentsOf: try await conn.texts(query)) }
         return rows.values
     }
 
@@ -162,7 +142,7 @@ struct TenantIsolationTests {
         try await Fixture.with { f in
             let a = try await f.tenant("Alpha Pharma")
             let b = try await f.tenant("Beta Biotech")
-            let actor = a.superUser.pgID
+            let actor = a.superUser.pgUUID
             let org = b.organisation.rawValue
             let people = b.people
             let fingerprint: PostgresQuery = """
@@ -260,7 +240,7 @@ struct TenantIsolationTests {
                     try await conn.query(
                         """
                         INSERT INTO role_assignments (organisation_id, account_id, role, source, access_request_id)
-                        VALUES (\(org), \(b.applicant.pgID), 'spor-industry-user', 'access-request', \(b.pending))
+                        VALUES (\(org), \(b.applicant.pgUUID), 'spor-industry-user', 'access-request', \(b.pending))
                         """, logger: TestDatabase.logger)
                 }
                 Issue.record("a role in B was granted by A's super user")
@@ -324,24 +304,24 @@ struct TenantIsolationTests {
             #expect(try await f.count(as: a.superUser, query) > 1)
             let desk = try await f.staff(.serviceDesk)
             try await f.asApplication(actor: desk) { conn in
-                let ids = try await conn.strings(
+                let ids = try await conn.texts(
                     """
-                    UPDATE role_assignments SET revoked_at = now(), revoked_by = \(desk.pgID)
-                    WHERE account_id = \(a.superUser.pgID) AND role = 'spor-industry-super-user' AND revoked_at IS NULL
+                    UPDATE role_assignments SET revoked_at = now(), revoked_by = \(desk.pgUUID)
+                    WHERE account_id = \(a.superUser.pgUUID) AND role = 'spor-industry-super-user' AND revoked_at IS NULL
                     RETURNING id::text
                     """)
                 guard ids.count == 1 else { throw FixtureError("revoked \(ids.count) assignments") }
                 try await conn.query(
                     """
                     INSERT INTO audit_events (organisation_id, actor_id, action, subject_type, subject_id)
-                    VALUES (\(a.organisation.rawValue), \(desk.pgID), 'role-assignment.revoked', 'role_assignment', \(ids[0]))
+                    VALUES (\(a.organisation.rawValue), \(desk.pgUUID), 'role-assignment.revoked', 'role_assignment', \(ids[0]))
                     """, logger: TestDatabase.logger)
             }
             // Only their own (approved) request is left in view.
             #expect(try await f.count(as: a.superUser, query) == 1)
             #expect(
                 try await f.count(
-                    as: a.superUser, "SELECT count(*)::text FROM accounts WHERE id IN (\(a.member.pgID), \(a.applicant.pgID))") == 0)
+                    as: a.superUser, "SELECT count(*)::text FROM accounts WHERE id IN (\(a.member.pgUUID), \(a.applicant.pgUUID))") == 0)
         }
     }
 
@@ -354,9 +334,9 @@ struct TenantIsolationTests {
                 database.maximumAttempts = 1
                 let count: PostgresQuery = "SELECT count(*)::text FROM access_requests"
                 @Sendable func probe(_ connection: PostgresConnection) async throws -> (backend: String, requests: String, actor: String) {
-                    let backend = try await connection.strings("SELECT pg_backend_pid()::text")
-                    let requests = try await connection.strings(count)
-                    let actor = try await connection.strings("SELECT coalesce(current_setting('app.account_id', true), '')")
+                    let backend = try await connection.texts("SELECT pg_backend_pid()::text")
+                    let requests = try await connection.texts(count)
+                    let actor = try await connection.texts("SELECT coalesce(current_setting('app.account_id', true), '')")
                     return (backend.first ?? "", requests.first ?? "", actor.first ?? "")
                 }
                 let acting = try await database.transaction(actor: a.superUser) { try await probe($0) }

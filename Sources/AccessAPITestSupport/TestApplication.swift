@@ -1,0 +1,25 @@
+import AccessAPI
+import AccessStore
+import AccessTestSupport
+import Hummingbird
+
+/// The service as the API tests build it: the one wiring (`buildApplication`) on a test database.
+public enum TestApplication {
+    /// The service on `db`'s application role, background workers off, bcrypt cost 4; `configure` changes the rest.
+    public static func build(
+        _ db: TestDatabase, metrics: HTTPMetrics = HTTPMetrics(), configure: (inout AppConfiguration) -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        try build(database: db.application, migrations: db.migrations, metrics: metrics, configure: configure)
+    }
+
+    /// The same on any database (one that is unreachable, say).
+    public static func build(
+        database: DatabaseURL, migrations: MigrationSet, metrics: HTTPMetrics = HTTPMetrics(),
+        configure: (inout AppConfiguration) -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        var configuration = AppConfiguration(
+            port: 0, database: database, migrations: migrations, runBackgroundWorkers: false, bcryptCost: 4)
+        configure(&configuration)
+        return try buildApplication(configuration, metrics: metrics, logger: TestDatabase.logger)
+    }
+}
