@@ -46,10 +46,8 @@ extension APIHandler {
         }
         let assignment = try await administration.activeAssignment(
             actor: actor, account: account, role: role, organisation: organisation)
-        let channel = ApprovalPolicy.revocationChannel(
-            actor: Actor(id: actor, staffRoles: try await administration.staffRoles(of: actor)), holder: account)
         _ = try await requests.revoke(
-            actor: actor, assignment: assignment, channel: channel, reason: reason, expectedOrganisation: organisation)
+            actor: actor, assignment: assignment, channel: nil, reason: reason, expectedOrganisation: organisation)
         return .noContent(.init())
     }
 

@@ -18,7 +18,7 @@ extension APIHandler {
         // R13, Swift half (spor_report checks the same in SQL).
         let profile = try await sessions.profile(of: actor)
         try ApprovalPolicy.canRead(
-            report, organisation: organisation, actor: Actor(id: actor, staffRoles: Set(profile.staffRoles)),
+            report, organisation: organisation, actor: Actor(id: profile.account, staffRoles: Set(profile.staffRoles)),
             superUserOf: Set(profile.assignments.filter { $0.role == .superUser }.compactMap(\.organisation))
         ).get()
         let page = try await reports.page(

@@ -49,12 +49,12 @@ struct APIHandler: APIProtocol {
             throw Problem.validation("The password needs at least 12 characters.", field: "password")
         }
         guard body.password.count <= 1000 else { throw Problem.validation("The password is too long.", field: "password") }
-        let registration = try await accounts.register(email: email, displayName: name, password: body.password)
+        let account = try await accounts.register(email: email, displayName: name, password: body.password)
         return .created(
             .init(
                 body: .json(
                     .init(
-                        id: registration.account, email: email, displayName: name, status: .pending))))
+                        id: account, email: email, displayName: name, status: .pending))))
     }
 
     func verifyAccount(_ input: Operations.VerifyAccount.Input) async throws -> Operations.VerifyAccount.Output {
@@ -82,8 +82,7 @@ struct APIHandler: APIProtocol {
     // MARK: Signed in
 
     func signOut(_ input: Operations.SignOut.Input) async throws -> Operations.SignOut.Output {
-        let actor = try RequestActor.required()
-        if let token = RequestActor.token { try await sessions.signOut(actor: actor, token: token) }
+        try await sessions.signOut(try RequestActor.required())
         return .noContent(.init())
     }
 
@@ -220,7 +219,7 @@ struct APIHandler: APIProtocol {
     }
 
     /// A ticket, for the service desk only (anyone else: not found).
-    private func serviceDeskTicket(_ id: Int64, actor: AccountID) async throws -> ServiceDeskTicket {
+    private func serviceDeskTicket(_ id: Int64, actor: BearerToken) async throws -> ServiceDeskTicket {
         let profile = try await sessions.profile(of: actor)
         guard profile.staffRoles.contains(.serviceDesk) else { throw Refusal(.notFound, .r13, "Service desk ticket \(id) not found.") }
         return try await tickets.ticket(id, actor: actor)

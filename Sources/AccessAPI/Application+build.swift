@@ -50,7 +50,7 @@ func buildRouter(_ configuration: AppConfiguration, database: Database, metrics:
 
     let sessions = SessionStore(database: database, lifetime: configuration.sessionLifetime)
     let api = router.group()
-        .add(middleware: AuthenticationMiddleware(sessions: sessions))
+        .add(middleware: AuthenticationMiddleware())
         .add(middleware: IdempotencyMiddleware(keys: IdempotencyStore(database: database), maximumBodySize: configuration.maximumBodySize))
     let handler = APIHandler(
         requests: AccessRequestStore(database: database),

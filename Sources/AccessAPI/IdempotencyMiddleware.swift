@@ -24,9 +24,9 @@ struct IdempotencyMiddleware: RouterMiddleware {
         var request = request
         let body = try await request.collectBody(upTo: maximumBodySize)
         let fingerprint = IdempotencyStore.fingerprint(method: request.method.rawValue, path: request.uri.path, body: body.readableBytesView)
-        let actor = RequestActor.account
+        let caller = RequestActor.token
 
-        switch try await keys.claim(key: key, fingerprint: fingerprint, actor: actor) {
+        switch try await keys.claim(key: key, fingerprint: fingerprint, caller: caller) {
         case .replay(let stored):
             var headers: HTTPFields = [Self.replayed: "true"]
             if let contentType = stored.contentType { headers[.contentType] = contentType }
@@ -47,16 +47,16 @@ struct IdempotencyMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            try? await keys.release(key: key, actor: actor)
+            try? await keys.release(key: key, caller: caller)
             throw error
         }
         guard response.status.code < 500 else {
-            try? await keys.release(key: key, actor: actor)
+            try? await keys.release(key: key, caller: caller)
             return response
         }
         let collected = try await Self.collect(response)
         try await keys.store(
-            key: key, actor: actor,
+            key: key, caller: caller,
             response: .init(status: response.status.code, body: Array(collected.readableBytesView), contentType: response.headers[.contentType]))
         var replayable = response
         replayable.body = .init(byteBuffer: collected)

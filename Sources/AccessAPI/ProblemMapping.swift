@@ -21,6 +21,8 @@ extension Problem {
             return Problem(
                 status: .badRequest, code: "bad-request", title: "Bad request",
                 detail: "The request could not be read: \(Self.describe(serverError.underlyingError))")
+        case let refusal as Refusal where refusal.code == .notAuthenticated:
+            return .sessionNotValid
         case let refusal as Refusal:
             var extensions = ["rule": refusal.rule.rawValue]
             if let field = refusal.field { extensions["field"] = field }
@@ -84,6 +86,7 @@ extension Problem {
     static func status(of code: RefusalCode) -> HTTPResponse.Status {
         switch code {
         case .notFound: .notFound
+        case .notAuthenticated: .unauthorized
         case .securityQuestionsRequired, .accountNotActive, .selfApproval, .notAuthorised, .noEffectiveRole: .forbidden
         case .validationFailed, .reasonRequired, .organisationRequired, .organisationNotAllowed, .staffRoleNotRequestable,
             .unknownOrganisation:

@@ -31,7 +31,7 @@ extension API {
     }
 
     /// Signs a fixture account in (fixture users and staff have known passwords, their e-mail is looked up).
-    public func signIn(_ account: AccountID, fixture f: Fixture, password: String = "correct horse battery") async throws -> String {
+    public func signIn(_ account: TestAccount, fixture f: Fixture, password: String = "correct horse battery") async throws -> String {
         guard let email = try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(account.pgUUID)").first else {
             throw FixtureError("no account \(account)")
         }

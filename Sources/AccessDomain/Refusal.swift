@@ -73,6 +73,8 @@ public enum RefusalCode: String, Sendable, CaseIterable {
     case selfApproval = "self-approval"
     /// R13: not visible to this actor (never "forbidden").
     case notFound = "not-found"
+    /// No valid session: the bearer token is unknown, expired or signed out (the database authenticates it).
+    case notAuthenticated = "not-authenticated"
     /// Acting without the needed role where the resource is visible.
     case notAuthorised = "not-authorised"
     /// R14: the organisation cannot remove its last active super user.

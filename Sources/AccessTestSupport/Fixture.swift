@@ -15,6 +15,7 @@ public struct Fixture: Sendable {
     public let database: Database
     public let requests: AccessRequestStore
     public let accounts: AccountStore
+    public let sessions: SessionStore
     public let tickets: TicketStore
     public let oms: OMSChangeRequestStore
     public let administration: StaffAdministration
@@ -37,6 +38,7 @@ public struct Fixture: Sendable {
         self.database = Database(client: app, logger: TestDatabase.logger)
         self.requests = AccessRequestStore(database: database)
         self.accounts = AccountStore(database: database, bcryptCost: 4)
+        self.sessions = SessionStore(database: database)
         self.tickets = TicketStore(database: database)
         self.oms = OMSChangeRequestStore(database: database)
         self.administration = StaffAdministration(ownerClient: owner, logger: TestDatabase.logger)
@@ -61,22 +63,49 @@ public struct Fixture: Sendable {
         return id
     }
 
-    /// A verified user with security answers set (ready to file requests).
-    public func user(_ name: String = "user") async throws -> AccountID {
+    /// The password of every user the fixture makes, and of its staff.
+    public static let password = "correct horse battery"
+    public static let staffPassword = "staff password 123"
+
+    /// A verified, signed-in user with security answers set (ready to file requests).
+    public func user(_ name: String = "user") async throws -> TestAccount {
         let email = "\(name)-\(UUID().uuidString.prefix(8))@example.com".lowercased()
-        let registration = try await accounts.register(email: email, displayName: name, password: "correct horse battery")
-        try await accounts.verify(token: registration.verificationToken)
+        try await accounts.register(email: email, displayName: name, password: Self.password)
+        try await accounts.verify(token: try await verificationToken(sentTo: email))
+        let user = try await signIn(email)
         try await accounts.setSecurityAnswers(
-            actor: registration.account,
+            actor: user,
             answers: [("First pet?", "Rex"), ("Birth city?", "Leiden"), ("First school?", "De Regenboog")].map(SecurityAnswer.init))
-        return registration.account
+        return user
     }
 
-    /// An EMA staff member.
-    public func staff(_ role: StaffRole) async throws -> AccountID {
-        try await administration.addStaff(
-            email: "\(role.rawValue)-\(UUID().uuidString.prefix(8))@ema.example".lowercased(), displayName: role.rawValue,
-            role: role, password: "staff password 123", bcryptCost: 4)
+    /// An EMA staff member, signed in.
+    public func staff(_ role: StaffRole) async throws -> TestAccount {
+        let email = "\(role.rawValue)-\(UUID().uuidString.prefix(8))@ema.example".lowercased()
+        try await administration.addStaff(email: email, displayName: role.rawValue, role: role, password: Self.staffPassword, bcryptCost: 4)
+        return try await signIn(email, password: Self.staffPassword)
+    }
+
+    /// Signs in through the database's own check (`spor_sign_in`) with the fixture's password.
+    public func signIn(_ email: String, password: String = Self.password) async throws -> TestAccount {
+        let session = try await sessions.signIn(email: email, password: password)
+        return TestAccount(id: session.profile.account, bearerToken: session.token)
+    }
+
+    /// A new session of an existing account, made as the owner (for accounts a test found in the database).
+    public func session(of account: AccountID) async throws -> TestAccount {
+        let token = UUID().uuidString + UUID().uuidString
+        try await owner.withTransaction(logger: TestDatabase.logger) { connection in
+            try await connection.query(
+                """
+                INSERT INTO sessions (token_hash, account_id, expires_at)
+                VALUES (sha256(convert_to(\(token), 'UTF8')), \(account.rawValue), now() + interval '1 hour')
+                """, logger: TestDatabase.logger)
+            try await connection.query(
+                "INSERT INTO audit_events (action, subject_type, subject_id) VALUES ('session.started', 'account', \(account.description))",
+                logger: TestDatabase.logger)
+        }
+        return TestAccount(id: account, bearerToken: token)
     }
 
     /// A minimal PDF (its magic bytes are what R10 checks).
@@ -84,7 +113,7 @@ public struct Fixture: Sendable {
 
     /// Opens the R10 ticket for a pending first-super-user request.
     @discardableResult
-    public func openTicket(for request: AccessRequest, by requester: AccountID) async throws -> ServiceDeskTicket {
+    public func openTicket(for request: AccessRequest, by requester: TestAccount) async throws -> ServiceDeskTicket {
         guard let organisation = request.organisation else { throw FixtureError("request has no organisation") }
         return try await tickets.open(
             actor: requester, request: request.id, subject: "SPOR Super user role access – request ID \(request.id)",
@@ -96,7 +125,7 @@ public struct Fixture: Sendable {
     }
 
     /// A user who became a super user of `organisation`: first through the service desk, later through a super user.
-    public func superUser(of organisation: OrganisationID, approvedBy approver: AccountID? = nil) async throws -> AccountID {
+    public func superUser(of organisation: OrganisationID, approvedBy approver: TestAccount? = nil) async throws -> TestAccount {
         let account = try await user("super")
         let request = try await requests.submit(actor: account, role: .superUser, organisation: organisation, justification: nil).request
         if request.approverKind == .emaServiceDesk {
@@ -110,8 +139,9 @@ public struct Fixture: Sendable {
                 "SELECT account_id::text FROM role_assignments WHERE organisation_id = \(organisation.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL ORDER BY id LIMIT 1"
             )
             guard let first = superUsers.first.flatMap(AccountID.init) else { throw FixtureError("no super user to approve") }
-            _ = try await requests.decide(
-                actor: approver ?? first, request: request.id, channel: .organisation, action: .approve)
+            let decider: TestAccount
+            if let approver { decider = approver } else { decider = try await session(of: first) }
+            _ = try await requests.decide(actor: decider, request: request.id, channel: .organisation, action: .approve)
         }
         return account
     }
@@ -137,11 +167,11 @@ public struct Fixture: Sendable {
     /// Runs statements as the application role acting for `actor` in one transaction, bypassing all Swift code:
     /// the way to prove the SQL half of a rule. Errors are mapped like the store maps them.
     public func asApplication(
-        actor: AccountID?, _ body: @Sendable (PostgresConnection) async throws -> Void
+        actor: TestAccount?, _ body: @Sendable (PostgresConnection) async throws -> Void
     ) async throws {
         var raw = Database(client: app, logger: TestDatabase.logger)
         raw.maximumAttempts = 1
-        try await raw.transaction(actor: actor, body)
+        try await raw.transaction(optionallyAs: actor) { connection, _ in try await body(connection) }
     }
 }
 

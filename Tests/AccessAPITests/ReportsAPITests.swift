@@ -26,10 +26,6 @@ struct ReportsAPITests {
             try await f.administration.addStaff(
                 email: "desk@ema.example", displayName: "Desk", role: .serviceDesk, password: "desk password 123", bcryptCost: 4)
             let aliceEmail = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(alice.rawValue)::uuid").first)
-            // Alice signs in with a known password (the fixture's users have a random e-mail and a fixed password).
-            try await f.owner.query(
-                "UPDATE credentials SET password_hash = (SELECT password_hash FROM credentials c JOIN accounts a ON a.id = c.account_id WHERE a.email = 'desk@ema.example') WHERE account_id = \(alice.pgUUID)"
-            )
             let views = Reports(client: f.owner, logger: TestDatabase.logger)
 
             try await TestApplication.build(f.db).test(.router) { client in
@@ -61,7 +57,7 @@ struct ReportsAPITests {
                 #expect((page["items"] as? [Any])?.count == 1 && page["nextCursor"] as? String == "o1")
 
                 // A super user: own organisation yes; no organisation, another one, or a cross-organisation report: 404.
-                let su = try await api.signIn(email: aliceEmail, password: "desk password 123")
+                let su = try await api.signIn(email: aliceEmail, password: Fixture.password)
                 let own = try await api.send(
                     .get, "/v1/reports/pending_access_requests?organisationId=\(acme.rawValue)", token: su, headers: Self.json)
                 #expect(own.status == .ok)

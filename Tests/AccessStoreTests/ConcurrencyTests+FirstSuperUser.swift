@@ -21,7 +21,7 @@ extension ConcurrencyTests {
                 try await f.openTicket(for: submission.request, by: user)
                 requests.append(submission.request)
             }
-            var agents: [AccountID] = []
+            var agents: [TestAccount] = []
             for _ in 0..<count { agents.append(try await f.staff(.serviceDesk)) }
             try await Self.warmUp(f, connections: count)
 
@@ -118,7 +118,7 @@ extension ConcurrencyTests {
                 try await f.openTicket(for: submission.request, by: user)
                 requests.append(submission.request)
             }
-            var agents: [AccountID] = []
+            var agents: [TestAccount] = []
             for _ in 0..<count { agents.append(try await f.staff(.serviceDesk)) }
             try await Self.warmUp(f, connections: count)
 

@@ -51,7 +51,7 @@ extension ConcurrencyTests {
     func revokerLosesRoleWhileWaiting() async throws {
         try await Fixture.with { f in
             let org = try await f.organisation()
-            var su: [AccountID] = []
+            var su: [TestAccount] = []
             for _ in 0..<3 { su.append(try await f.superUser(of: org)) }
             let assignments = try await Self.superUserAssignments(f, org: org, of: su)
             let ids = su.map(\.pgUUID)

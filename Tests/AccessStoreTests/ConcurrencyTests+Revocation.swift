@@ -12,7 +12,7 @@ extension ConcurrencyTests {
     func concurrentRevocations() async throws {
         try await Fixture.with { f in
             let org = try await f.organisation()
-            var superUsers: [AccountID] = []
+            var superUsers: [TestAccount] = []
             for _ in 0..<5 { superUsers.append(try await f.superUser(of: org)) }
             let assignments = try await Self.superUserAssignments(f, org: org, of: superUsers)
 
@@ -73,7 +73,7 @@ extension ConcurrencyTests {
     func concurrentRevocationsInSQL() async throws {
         try await Fixture.with { f in
             let org = try await f.organisation()
-            var superUsers: [AccountID] = []
+            var superUsers: [TestAccount] = []
             for _ in 0..<5 { superUsers.append(try await f.superUser(of: org)) }
             let assignments = try await Self.superUserAssignments(f, org: org, of: superUsers)
 

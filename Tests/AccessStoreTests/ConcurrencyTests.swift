@@ -31,7 +31,7 @@ struct ConcurrencyTests {
     }
 
     /// The active super-user assignment of each account, in the same order.
-    static func superUserAssignments(_ f: Fixture, org: OrganisationID, of accounts: [AccountID]) async throws -> [Int64] {
+    static func superUserAssignments(_ f: Fixture, org: OrganisationID, of accounts: [TestAccount]) async throws -> [Int64] {
         var ids: [Int64] = []
         for account in accounts {
             let rows = try await f.ownerQuery(
@@ -48,7 +48,7 @@ struct ConcurrencyTests {
     /// Revocations commit in the order they took the organisation lock, and each writes its audit event under it, so the
     /// audit ids give that order: nobody may revoke anything after their own super-user role was revoked (R13/R14).
     static func expectRevokersWereActive(
-        _ f: Fixture, org: OrganisationID, superUsers: [AccountID], assignments: [Int64]
+        _ f: Fixture, org: OrganisationID, superUsers: [TestAccount], assignments: [Int64]
     ) async throws {
         let holder = Dictionary(uniqueKeysWithValues: zip(assignments.map(String.init), superUsers.map(\.description)))
         let events = try await f.ownerQuery(

@@ -75,8 +75,8 @@ extension DifferentialPropertyTests {
     /// The test's model of one database: its actors, organisations, the requests filed and the roles granted, as the
     /// runner saw them succeed. Steps refer to its lists by index; the step generator reads it to pick likely steps.
     struct Model: Sendable {
-        var users: [AccountID] = []
-        var agents: [AccountID] = []
+        var users: [TestAccount] = []
+        var agents: [TestAccount] = []
         var orgs: [OrganisationID] = []
         var requests: [TrackedRequest] = []
         var assignments: [TrackedAssignment] = []
@@ -95,6 +95,7 @@ extension DifferentialPropertyTests {
         // MARK: Labels for traces
 
         func label(_ account: AccountID) -> String { labels[account.description] ?? account.description }
+        func label(_ account: TestAccount) -> String { label(account.id) }
         func label(_ org: OrganisationID?) -> String { org.map { labels[$0.rawValue] ?? $0.rawValue } ?? "no organisation" }
 
         func label(request index: Int) -> String {

@@ -204,7 +204,7 @@ extension DifferentialPropertyTests {
                 refs.createdRequest = true
             }
             if model.assignments.count > before.assignments, let holder = model.assignments.last?.holder,
-                let holderIndex = model.users.firstIndex(of: holder)
+                let holderIndex = model.users.firstIndex(where: { $0.id == holder })
             {
                 model.assignmentKeys.append(position)
                 refs.createdAssignmentHolder = model.userKeys[holderIndex]
@@ -223,7 +223,7 @@ extension DifferentialPropertyTests {
             return result
         }
 
-        private mutating func submit(actor: AccountID, role: Role, org: OrganisationID?, ask: Bool) async -> StepResult {
+        private mutating func submit(actor: TestAccount, role: Role, org: OrganisationID?, ask: Bool) async -> StepResult {
             let dry = databaseOnly
             let real = f.requests
             let justification = "differential property test"
@@ -284,7 +284,7 @@ extension DifferentialPropertyTests {
 
         /// Opens the R10 ticket as the requester when the request is a pending first-super-user request without an
         /// open ticket. Failures are ignored (the decision's verdicts are what the test compares).
-        private mutating func openTicketIfNone(_ index: Int, agent: AccountID) async throws -> Bool {
+        private mutating func openTicketIfNone(_ index: Int, agent: TestAccount) async throws -> Bool {
             let tracked = model.requests[index]
             guard tracked.status == .pending, tracked.request.role == .superUser,
                 let current = try? await f.requests.request(tracked.request.id, actor: agent),
@@ -293,7 +293,9 @@ extension DifferentialPropertyTests {
             let open = try await f.ownerQuery(
                 "SELECT id::text FROM service_desk_tickets WHERE access_request_id = \(current.id.rawValue) AND status = 'open'")
             guard open.isEmpty else { return false }
-            guard (try? await f.openTicket(for: current, by: current.requester)) != nil else { return false }
+            guard let requester = (model.users + model.agents).first(where: { $0.id == current.requester }),
+                (try? await f.openTicket(for: current, by: requester)) != nil
+            else { return false }
             tally.ticketsOpened += 1
             return true
         }
@@ -317,7 +319,7 @@ extension DifferentialPropertyTests {
         }
 
         private mutating func revoke(
-            actor: AccountID, candidates: [Int], position: Int, channel: RevocationChannel, ask: Bool
+            actor: TestAccount, candidates: [Int], position: Int, channel: RevocationChannel, ask: Bool
         ) async -> StepResult {
             guard !candidates.isEmpty else {
                 tally.skipped += 1

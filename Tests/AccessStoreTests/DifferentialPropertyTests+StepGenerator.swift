@@ -65,7 +65,7 @@ extension DifferentialPropertyTests {
             let pending = model.requests.indices.filter { model.requests[$0].status == .pending }
             if !pending.isEmpty && rng.chance(75) {
                 let index = rng.pick(pending)
-                let actor = everyone.firstIndex(of: model.requests[index].request.requester) ?? rng.int(everyone.count)
+                let actor = everyone.firstIndex { $0.id == model.requests[index].request.requester } ?? rng.int(everyone.count)
                 return .cancel(actor: actor, request: index)
             }
             return .cancel(actor: rng.int(everyone.count), request: rng.int(model.requests.count))
@@ -93,7 +93,7 @@ extension DifferentialPropertyTests {
             let active = model.assignments.indices.filter { !model.assignments[$0].revoked }
             let target = !active.isEmpty && rng.chance(85) ? rng.pick(active) : rng.int(model.assignments.count)
             let holder = model.assignments[target].holder
-            guard let actor = model.users.firstIndex(of: holder) else { return requestStep(model) }
+            guard let actor = model.users.firstIndex(where: { $0.id == holder }) else { return requestStep(model) }
             let own = model.assignments.indices.filter { model.assignments[$0].holder == holder }
             guard let position = own.firstIndex(of: target) else { return requestStep(model) }
             return .dropOwn(actor: actor, assignment: position)

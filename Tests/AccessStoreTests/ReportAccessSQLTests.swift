@@ -22,10 +22,10 @@ struct ReportAccessSQLTests {
             let su = try await f.superUser(of: a)
             _ = try await f.superUser(of: b)
             let desk = try await f.staff(.serviceDesk)
-            func report(_ name: String, _ org: OrganisationID?, as actor: AccountID?) async -> String {
+            func report(_ name: String, _ org: OrganisationID?, as actor: TestAccount?) async -> String {
                 do {
                     // As the application role with the actor set: no Swift check involved.
-                    let text = try await f.database.transaction(actor: actor) { conn in
+                    let text = try await f.database.transaction(optionallyAs: actor) { conn, _ in
                         try await conn.first(
                             "SELECT spor_report(\(name), \(org?.rawValue), NULL, NULL, 100, 0)::text", as: String.self,
                             logger: TestDatabase.logger) ?? ""

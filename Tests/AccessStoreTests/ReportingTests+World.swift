@@ -14,7 +14,7 @@ extension ReportingTests {
         // gamma (two super users), delta (first super user rejected), epsilon and zeta (created by OMS approvals).
         var alpha, beta, gamma, delta, epsilon, zeta: OrganisationID
         /// People by first name (and desk1, desk2, steward) → account id, and → e-mail.
-        var account: [String: AccountID]
+        var account: [String: TestAccount]
         var email: [String: String]
         /// Access requests by label → id.
         var request: [String: Int64]
@@ -35,14 +35,14 @@ extension ReportingTests {
             let gamma = try await f.organisation("Gamma Generics", country: "DE")
             let delta = try await f.organisation("Delta Devices", country: "FR")
 
-            var account: [String: AccountID] = [:]
+            var account: [String: TestAccount] = [:]
             account["desk1"] = try await f.staff(.serviceDesk)
             account["desk2"] = try await f.staff(.serviceDesk)
             account["steward"] = try await f.staff(.dataSteward)
             for name in ["uma", "bea", "carl", "cora", "dan", "gus", "gil", "gwen", "gabe", "gina", "bob", "ben", "ann", "amy"] {
                 account[name] = try await f.user(name)
             }
-            func who(_ name: String) throws -> AccountID { try #require(account[name]) }
+            func who(_ name: String) throws -> TestAccount { try #require(account[name]) }
             var request: [String: Int64] = [:]
             var ticket: [String: Int64] = [:]
             var oms: [String: Int64] = [:]

@@ -15,7 +15,7 @@ extension SQLRuleTests {
                 let superUser = try await f.superUser(of: org)
                 let (applicant, request) = try await f.industryRequest(of: org)
                 _ = try await f.requests.decide(actor: superUser, request: AccessRequestID(request), channel: .organisation, action: .approve)
-                let changes: [(AccountID, PostgresQuery)] = [
+                let changes: [(TestAccount, PostgresQuery)] = [
                     (
                         superUser,
                         "UPDATE access_requests SET status = 'rejected', decided_by = \(superUser.pgUUID), decision_reason = 'oops' WHERE id = \(request)"

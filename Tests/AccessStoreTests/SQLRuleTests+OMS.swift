@@ -80,7 +80,7 @@ extension SQLRuleTests {
                 let user = try await f.user()
                 let desk = try await f.staff(.serviceDesk)
                 let steward = try await f.staff(.dataSteward)
-                @Sendable func add(as actor: AccountID) async -> Answer? {
+                @Sendable func add(as actor: TestAccount) async -> Answer? {
                     await attempt(f, as: actor) { conn in
                         let id = try await conn.text(
                             "INSERT INTO organisations (name, country, city) VALUES ('Newco Biotech', 'BE', 'Ghent') RETURNING id")

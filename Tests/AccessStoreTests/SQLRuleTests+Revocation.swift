@@ -14,7 +14,7 @@ extension SQLRuleTests {
                 let org = try await f.organisation()
                 let superUser = try await f.superUser(of: org)
                 let colleague = try await f.superUser(of: org)
-                @Sendable func revoke(_ holder: AccountID, by actor: AccountID) async -> Answer? {
+                @Sendable func revoke(_ holder: TestAccount, by actor: TestAccount) async -> Answer? {
                     await attempt(f, as: actor) { conn in
                         let ids = try await conn.texts(
                             """

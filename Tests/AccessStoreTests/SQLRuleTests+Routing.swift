@@ -143,7 +143,7 @@ extension SQLRuleTests {
         func racingFirstSuperUserApprovals() async throws {
             try await Fixture.with { f in
                 let org = try await f.organisation()
-                var arranged: [(desk: AccountID, requester: AccountID, request: Int64)] = []
+                var arranged: [(desk: TestAccount, requester: TestAccount, request: Int64)] = []
                 for _ in 0..<4 {
                     let (requester, request) = try await f.firstSuperUserRequest(of: org, ticket: true)
                     arranged.append((try await f.staff(.serviceDesk), requester, request))

@@ -52,7 +52,7 @@ extension SQLRuleTests {
 
     /// Runs `body` as the application role acting for `actor`; nil when the transaction committed, else the answer.
     static func attempt(
-        _ f: Fixture, as actor: AccountID?, _ body: @Sendable (PostgresConnection) async throws -> Void
+        _ f: Fixture, as actor: TestAccount?, _ body: @Sendable (PostgresConnection) async throws -> Void
     ) async -> Answer? {
         do {
             try await f.asApplication(actor: actor, body)
@@ -85,7 +85,7 @@ extension PostgresConnection {
 
     /// R15: the audit event a change needs in its own transaction.
     func audit(
-        actor: AccountID?, organisation: OrganisationID?, action: String, subjectType: String, subjectID: String
+        actor: TestAccount?, organisation: OrganisationID?, action: String, subjectType: String, subjectID: String
     ) async throws {
         try await query(
             """
@@ -105,7 +105,7 @@ extension PostgresConnection {
 
     /// A correct organisation-role approval by `actor` with its grant, audit and notification (for positive controls).
     func approve(
-        _ request: Int64, by actor: AccountID, requester: AccountID, role: Role, organisation: OrganisationID, first: Bool
+        _ request: Int64, by actor: TestAccount, requester: TestAccount, role: Role, organisation: OrganisationID, first: Bool
     ) async throws {
         try await query(
             "UPDATE access_requests SET status = 'approved', decided_by = \(actor.pgUUID) WHERE id = \(request)",
@@ -130,7 +130,7 @@ extension Fixture {
     /// A pending first-super-user request of a fresh user (through the store), optionally with its R10 ticket.
     func firstSuperUserRequest(
         of organisation: OrganisationID, ticket: Bool
-    ) async throws -> (requester: AccountID, request: Int64) {
+    ) async throws -> (requester: TestAccount, request: Int64) {
         let requester = try await user("applicant")
         let filed = try await requests.submit(actor: requester, role: .superUser, organisation: organisation, justification: nil)
         guard filed.request.approverKind == .emaServiceDesk else { throw FixtureError("not a first-super-user request") }
@@ -139,7 +139,7 @@ extension Fixture {
     }
 
     /// A pending industry-user request of a fresh user (through the store), routed to the organisation's super users.
-    func industryRequest(of organisation: OrganisationID) async throws -> (requester: AccountID, request: Int64) {
+    func industryRequest(of organisation: OrganisationID) async throws -> (requester: TestAccount, request: Int64) {
         let requester = try await user("member")
         let filed = try await requests.submit(actor: requester, role: .industryUser, organisation: organisation, justification: nil)
         return (requester, filed.request.id.rawValue)

@@ -33,16 +33,38 @@ public struct Database: Sendable {
     /// The pool as a service of the application: it runs while the service runs and closes its connections on shutdown.
     public var service: any Service { client }
 
-    /// Runs `body` in a transaction acting as `actor` (nil: nobody, e.g. sign-in or registration before the account
-    /// exists). The actor and the role are transaction-local settings, so nothing leaks through the pool.
+    /// Runs `body` in a transaction with nobody acting (sign-in, registration, public reads, background work).
+    package func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await run(caller: nil) { connection, _ in try await body(connection) }
+    }
+
+    /// Runs `body` in a transaction acting as the account of `caller`'s session: the first statement authenticates
+    /// the token in the database (`spor_authenticate`), which answers with the account; an unknown, expired or
+    /// signed-out token is `not-authenticated` before anything else runs.
     package func transaction<T: Sendable>(
-        actor: AccountID?, _ body: @Sendable (PostgresConnection) async throws -> T
+        as caller: any Caller, _ body: @Sendable (PostgresConnection, AccountID) async throws -> T
+    ) async throws -> T {
+        try await run(caller: caller) { connection, actor in
+            guard let actor else { throw Refusal(.notAuthenticated, .r13, "Sign in first.") }
+            return try await body(connection, actor)
+        }
+    }
+
+    /// Runs `body` acting as `caller` when there is one, as nobody otherwise.
+    package func transaction<T: Sendable>(
+        optionallyAs caller: (any Caller)?, _ body: @Sendable (PostgresConnection, AccountID?) async throws -> T
+    ) async throws -> T {
+        try await run(caller: caller, body)
+    }
+
+    private func run<T: Sendable>(
+        caller: (any Caller)?, _ body: @Sendable (PostgresConnection, AccountID?) async throws -> T
     ) async throws -> T {
         var attempt = 1
         while true {
             do {
                 return try await client.withConnection { connection in
-                    try await Self.transaction(on: connection, role: role, actor: actor, dryRun: dryRun, logger: logger, body)
+                    try await Self.transaction(on: connection, role: role, caller: caller, dryRun: dryRun, logger: logger, body)
                 }
             } catch {
                 let mapped = StoreErrors.map(error)
@@ -58,19 +80,30 @@ public struct Database: Sendable {
     }
 
     /// The one way AccessStore runs a transaction: PostgresNIO's `withTransaction` on `connection`, first switching
-    /// to `role` and setting the actor; errors come out unwrapped and mapped (`StoreErrors.map`).
+    /// to `role` and authenticating `caller` in the same statement; errors come out unwrapped and mapped
+    /// (`StoreErrors.map`).
     package static func transaction<T: Sendable>(
-        on connection: PostgresConnection, role: String?, actor: AccountID?, dryRun: Bool = false, logger: Logger,
-        _ body: (PostgresConnection) async throws -> T
+        on connection: PostgresConnection, role: String?, caller: (any Caller)?, dryRun: Bool = false, logger: Logger,
+        _ body: (PostgresConnection, AccountID?) async throws -> T
     ) async throws -> T {
         do {
             return try await connection.withTransaction(logger: logger) { connection in
-                if let role {
-                    try await connection.query(
-                        "SELECT set_config('role', \(role), true), set_config('app.account_id', \(actor?.description ?? ""), true)",
-                        logger: logger)
+                var actor: AccountID?
+                switch (role, caller) {
+                case (let role?, let caller?):
+                    let rows = try await connection.query(
+                        "SELECT set_config('role', \(role), true), spor_authenticate(\(caller.bearerToken))", logger: logger)
+                    for try await (_, account) in rows.decode((String, UUID).self) { actor = AccountID(account) }
+                case (let role?, nil):
+                    try await connection.query("SELECT set_config('role', \(role), true)", logger: logger)
+                case (nil, let caller?):
+                    actor = try await connection.first(
+                        "SELECT spor_authenticate(\(caller.bearerToken))", as: UUID.self, logger: logger
+                    ).map(AccountID.init)
+                case (nil, nil):
+                    break
                 }
-                let value = try await body(connection)
+                let value = try await body(connection, actor)
                 if dryRun {
                     try await connection.query("SET CONSTRAINTS ALL IMMEDIATE", logger: logger)
                     throw DryRun(value: value)

@@ -183,7 +183,7 @@ public struct MigrationRunner: Sendable {
 
     private func apply(_ migration: Migration, connection: PostgresConnection) async throws {
         logger.info("applying migration", metadata: ["migration": "\(migration.fileName)"])
-        try await Database.transaction(on: connection, role: nil, actor: nil, logger: logger) { connection in
+        try await Database.transaction(on: connection, role: nil, caller: nil, logger: logger) { connection, _ in
             for statement in SQLScript.statements(in: migration.sql) {
                 do {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)

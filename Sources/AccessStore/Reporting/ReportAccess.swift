@@ -16,9 +16,9 @@ public struct ReportAccess: Sendable {
     }
 
     public func page(
-        _ report: ReportName, actor: AccountID, organisation: OrganisationID?, from: Date?, to: Date?, limit: Int, offset: Int
+        _ report: ReportName, actor caller: any Caller, organisation: OrganisationID?, from: Date?, to: Date?, limit: Int, offset: Int
     ) async throws -> Page {
-        let json = try await database.transaction(actor: actor) { connection in
+        let json = try await database.transaction(as: caller) { connection, actor in
             try await connection.first(
                 """
                 SELECT spor_report(\(report.rawValue), \(organisation?.rawValue), \(from), \(to), \(Int32(clamping: limit)),

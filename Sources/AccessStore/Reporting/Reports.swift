@@ -69,7 +69,7 @@ public struct Reports: Sendable {
     public func table(
         _ report: ReportName, organisation: OrganisationID? = nil, limit: Int = 10_000, offset: Int = 0
     ) async throws -> ReportTable {
-        try await database.transaction(actor: nil) { connection in
+        try await database.transaction { connection in
             let columns = try await connection.all(
                 """
                 SELECT column_name::text FROM information_schema.columns
@@ -103,7 +103,7 @@ public struct Reports: Sendable {
 
     /// The rows of a report as a JSON array of objects (columns in view order, numbers as numbers).
     public func json(_ report: ReportName, organisation: OrganisationID? = nil, limit: Int = 10_000, offset: Int = 0) async throws -> String {
-        try await database.transaction(actor: nil) { connection in
+        try await database.transaction { connection in
             let inner = Self.query(select: "*", report: report, organisation: organisation, limit: limit, offset: offset)
             let query = PostgresQuery(
                 unsafeSQL: "SELECT coalesce(json_agg(v ORDER BY \(report.orderBy)), '[]'::json)::text FROM (\(inner.sql)) v",

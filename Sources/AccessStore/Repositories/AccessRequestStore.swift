@@ -30,9 +30,9 @@ public struct AccessRequestStore: Sendable {
 
     /// Files a request (R3–R9); the unaffiliated role is approved and granted at once (R5).
     public func submit(
-        actor: AccountID, role: Role, organisation: OrganisationID?, justification: String?
+        actor caller: any Caller, role: Role, organisation: OrganisationID?, justification: String?
     ) async throws -> Submission {
-        try await database.transaction(actor: actor) { connection in
+        try await database.transaction(as: caller) { connection, actor in
             var organisationExists = false
             var superUsers = 0
             if let organisation {
@@ -160,10 +160,10 @@ public struct AccessRequestStore: Sendable {
     /// When the organisation has gained a super user since a first-super-user request was filed, the request is
     /// re-routed to its super users (committed) and the service desk is refused (R11).
     public func decide(
-        actor: AccountID, request id: AccessRequestID, channel: DecisionChannel, action: DecisionAction,
+        actor caller: any Caller, request id: AccessRequestID, channel: DecisionChannel, action: DecisionAction,
         comment: String? = nil, expectedOrganisation: OrganisationID? = nil
     ) async throws -> Decision {
-        let result: Result<Decision, Refusal> = try await database.transaction(actor: actor) { connection in
+        let result: Result<Decision, Refusal> = try await database.transaction(as: caller) { connection, actor in
             var request = try await Self.load(id, connection, logger)
             if let expectedOrganisation, request.organisation != expectedOrganisation {
                 throw Refusal(.notFound, .r13, "Access request \(id) not found.")
@@ -338,8 +338,8 @@ public struct AccessRequestStore: Sendable {
     // MARK: Cancel, expire
 
     /// Cancels one's own pending request (R18).
-    public func cancel(actor: AccountID, request id: AccessRequestID) async throws -> AccessRequest {
-        try await database.transaction(actor: actor) { connection in
+    public func cancel(actor caller: any Caller, request id: AccessRequestID) async throws -> AccessRequest {
+        try await database.transaction(as: caller) { connection, actor in
             let request = try await Self.load(id, connection, logger)
             if policy == .enforced {
                 try ApprovalPolicy.cancel(request: request.snapshot, actor: actor).get()
@@ -362,7 +362,7 @@ public struct AccessRequestStore: Sendable {
 
     /// Expires pending requests past their expiry time (R18); returns how many.
     public func expireDue(batch: Int = 500) async throws -> Int {
-        try await database.transaction(actor: nil) { connection in
+        try await database.transaction { connection in
             try await connection.first("SELECT spor_expire_due_requests(\(Int32(clamping: batch)))", as: Int.self, logger: logger) ?? 0
         }
     }
@@ -370,12 +370,13 @@ public struct AccessRequestStore: Sendable {
     // MARK: Revoke
 
     /// Revokes a role assignment (R14): by its holder (`.own`), a super user of its organisation (`.organisation`),
-    /// or the service desk (`.serviceDesk`, the only one who may remove an organisation's last super user).
+    /// or the service desk (`.serviceDesk`, the only one who may remove an organisation's last super user); with no
+    /// channel given, the caller's roles decide it (`ApprovalPolicy.revocationChannel`).
     public func revoke(
-        actor: AccountID, assignment id: Int64, channel: RevocationChannel, reason: String? = nil,
+        actor caller: any Caller, assignment id: Int64, channel: RevocationChannel?, reason: String? = nil,
         expectedOrganisation: OrganisationID? = nil
     ) async throws -> RoleAssignment {
-        try await database.transaction(actor: actor) { connection in
+        try await database.transaction(as: caller) { connection, actor in
             var assignment = try await Self.loadAssignment(id, connection, logger)
             if let expectedOrganisation, assignment.organisation != expectedOrganisation {
                 throw Refusal(.notFound, .r13, "Role assignment not found.")
@@ -384,8 +385,10 @@ public struct AccessRequestStore: Sendable {
             if assignment.organisation != nil {
                 assignment = try await Self.loadAssignment(id, connection, logger)  // as of the lock
             }
+            let staffRoles = try await Self.staffRoles(of: actor, connection, logger)
+            let channel =
+                channel ?? ApprovalPolicy.revocationChannel(actor: Actor(id: actor, staffRoles: staffRoles), holder: assignment.account)
             if policy == .enforced {
-                let staffRoles = try await Self.staffRoles(of: actor, connection, logger)
                 try ApprovalPolicy.revoke(
                     RevocationFacts(
                         assignment: assignment.snapshot, actor: Actor(id: actor, staffRoles: staffRoles), channel: channel,
@@ -413,8 +416,8 @@ public struct AccessRequestStore: Sendable {
     // MARK: Reads
 
     /// A request the actor may see (R13: otherwise not found).
-    public func request(_ id: AccessRequestID, actor: AccountID) async throws -> AccessRequest {
-        try await database.transaction(actor: actor) { connection in try await Self.load(id, connection, logger) }
+    public func request(_ id: AccessRequestID, actor caller: any Caller) async throws -> AccessRequest {
+        try await database.transaction(as: caller) { connection, actor in try await Self.load(id, connection, logger) }
     }
 
     // MARK: Helpers shared by the commands

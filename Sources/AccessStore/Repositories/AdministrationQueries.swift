@@ -24,8 +24,8 @@ public struct AdministrationQueries: Sendable {
     }
 
     /// The members of `organisation`, newest first, for its active super users and staff (anyone else: not found).
-    public func members(actor: AccountID, organisation: OrganisationID, before: Int64?, limit: Int) async throws -> [Member] {
-        try await database.transaction(actor: actor) { connection in
+    public func members(actor caller: any Caller, organisation: OrganisationID, before: Int64?, limit: Int) async throws -> [Member] {
+        try await database.transaction(as: caller) { connection, actor in
             try await Self.requireOrganisationVisible(organisation, actor: actor, connection, logger)
             let rows = try await connection.all(
                 """
@@ -55,9 +55,9 @@ public struct AdministrationQueries: Sendable {
 
     /// The active assignment of `role` held by `account` in `organisation`, as far as the actor may see it (R13).
     public func activeAssignment(
-        actor: AccountID, account: AccountID, role: Role, organisation: OrganisationID
+        actor caller: any Caller, account: AccountID, role: Role, organisation: OrganisationID
     ) async throws -> Int64 {
-        let found = try await database.transaction(actor: actor) { connection in
+        let found = try await database.transaction(as: caller) { connection, actor in
             try await connection.first(
                 """
                 SELECT id FROM role_assignments
@@ -70,8 +70,8 @@ public struct AdministrationQueries: Sendable {
     }
 
     /// The actor's effective staff roles.
-    public func staffRoles(of actor: AccountID) async throws -> Set<StaffRole> {
-        try await database.transaction(actor: actor) { connection in
+    public func staffRoles(of caller: any Caller) async throws -> Set<StaffRole> {
+        try await database.transaction(as: caller) { connection, actor in
             try await AccessRequestStore.staffRoles(of: actor, connection, logger)
         }
     }
@@ -81,9 +81,9 @@ public struct AdministrationQueries: Sendable {
     /// Tickets for the service desk (anyone else: not found), newest first. `overdue`: true for open tickets past
     /// their due time only, false for all others.
     public func tickets(
-        actor: AccountID, status: TicketStatus?, overdue: Bool?, before: Int64?, limit: Int
+        actor caller: any Caller, status: TicketStatus?, overdue: Bool?, before: Int64?, limit: Int
     ) async throws -> [ServiceDeskTicket] {
-        try await database.transaction(actor: actor) { connection in
+        try await database.transaction(as: caller) { connection, actor in
             try await Self.requireStaffRole(.serviceDesk, actor: actor, connection, logger)
             return try await connection.all(
                 """
@@ -98,8 +98,8 @@ public struct AdministrationQueries: Sendable {
     }
 
     /// The affiliation letter of a ticket, for the service desk (anyone else: not found).
-    public func letter(actor: AccountID, ticket id: Int64) async throws -> Upload {
-        try await database.transaction(actor: actor) { connection in
+    public func letter(actor caller: any Caller, ticket id: Int64) async throws -> Upload {
+        try await database.transaction(as: caller) { connection, actor in
             try await Self.requireStaffRole(.serviceDesk, actor: actor, connection, logger)
             guard
                 let row = try await connection.first(
@@ -137,8 +137,8 @@ public struct AdministrationQueries: Sendable {
     }
 
     /// Change requests the actor may see (their own; staff: all), newest first.
-    public func changeRequests(actor: AccountID, status: ChangeRequestStatus?, before: Int64?, limit: Int) async throws -> [ChangeRequest] {
-        try await database.transaction(actor: actor) { connection in
+    public func changeRequests(actor caller: any Caller, status: ChangeRequestStatus?, before: Int64?, limit: Int) async throws -> [ChangeRequest] {
+        try await database.transaction(as: caller) { connection, actor in
             try await connection.all(
                 """
                 SELECT \(unescaped: ChangeRequest.columns) FROM oms_change_requests c
@@ -150,8 +150,8 @@ public struct AdministrationQueries: Sendable {
     }
 
     /// One change request the actor may see (R13: otherwise not found).
-    public func changeRequest(actor: AccountID, id: Int64) async throws -> ChangeRequest {
-        try await database.transaction(actor: actor) { connection in
+    public func changeRequest(actor caller: any Caller, id: Int64) async throws -> ChangeRequest {
+        try await database.transaction(as: caller) { connection, actor in
             guard
                 let row = try await connection.first(
                     "SELECT \(unescaped: ChangeRequest.columns) FROM oms_change_requests c WHERE id = \(id)",
@@ -180,9 +180,9 @@ public struct AdministrationQueries: Sendable {
     /// outside any organisation), newest first. Naming an organisation the actor may not see is not found (R13).
     /// `account` keeps the events by or about that account.
     public func auditEvents(
-        actor: AccountID, organisation: OrganisationID?, account: AccountID?, from: Date?, to: Date?, before: Int64?, limit: Int
+        actor caller: any Caller, organisation: OrganisationID?, account: AccountID?, from: Date?, to: Date?, before: Int64?, limit: Int
     ) async throws -> [AuditEvent] {
-        try await database.transaction(actor: actor) { connection in
+        try await database.transaction(as: caller) { connection, actor in
             if let organisation {
                 try await Self.requireOrganisationVisible(organisation, actor: actor, connection, logger)
             }
@@ -222,9 +222,9 @@ public struct AdministrationQueries: Sendable {
     /// The outbox for EMA administrators (anyone else: not found), newest first; `recipientEmail` (case-insensitive)
     /// or `recipientAccount` narrow it.
     public func notifications(
-        actor: AccountID, recipientEmail: String?, recipientAccount: AccountID?, before: Int64?, limit: Int
+        actor caller: any Caller, recipientEmail: String?, recipientAccount: AccountID?, before: Int64?, limit: Int
     ) async throws -> [Notification] {
-        try await database.transaction(actor: actor) { connection in
+        try await database.transaction(as: caller) { connection, actor in
             try await Self.requireStaffRole(.admin, actor: actor, connection, logger)
             let rows = try await connection.all(
                 """

@@ -46,10 +46,10 @@ public struct IdempotencyStore: Sendable {
         return Array(digest.finalize())
     }
 
-    public func claim(key: String, fingerprint: [UInt8], actor: AccountID?) async throws -> Claim {
+    public func claim(key: String, fingerprint: [UInt8], caller: (any Caller)?) async throws -> Claim {
         let hash = ByteBuffer(bytes: fingerprint)
-        let owner = actor?.description ?? ""
-        return try await database.transaction(actor: actor) { connection in
+        return try await database.transaction(optionallyAs: caller) { connection, actor in
+            let owner = actor?.description ?? ""
             // Forget this key if its first use is older than 24 hours.
             try await connection.query(
                 """
@@ -78,8 +78,8 @@ public struct IdempotencyStore: Sendable {
     }
 
     /// Keeps the answer of a claimed key.
-    public func store(key: String, actor: AccountID?, response: StoredResponse) async throws {
-        try await database.transaction(actor: actor) { connection in
+    public func store(key: String, caller: (any Caller)?, response: StoredResponse) async throws {
+        try await database.transaction(optionallyAs: caller) { connection, actor in
             try await connection.query(
                 """
                 UPDATE idempotency_keys SET status_code = \(response.status), response_body = \(ByteBuffer(bytes: response.body)),
@@ -90,8 +90,8 @@ public struct IdempotencyStore: Sendable {
     }
 
     /// Gives a claimed key up (the request failed), so a retry runs again.
-    public func release(key: String, actor: AccountID?) async throws {
-        try await database.transaction(actor: actor) { connection in
+    public func release(key: String, caller: (any Caller)?) async throws {
+        try await database.transaction(optionallyAs: caller) { connection, actor in
             try await connection.query(
                 """
                 DELETE FROM idempotency_keys

@@ -29,18 +29,18 @@ public struct OMSChangeRequestStore: Sendable {
 
     /// Files a request to add an organisation (R17), field by field.
     public func file(
-        actor: AccountID, name: String, country: String, city: String, address: String?, justification: String?, documents: [Upload]
+        actor caller: any Caller, name: String, country: String, city: String, address: String?, justification: String?, documents: [Upload]
     ) async throws -> OMSChangeRequest {
         try await file(
-            actor: actor,
+            actor: caller,
             OMSChangeRequestDraft(name: name, country: country, city: city, address: address, justification: justification, documents: documents))
     }
 
     /// Files a request to add an organisation (R17). Its fields are the caller's to check (`ApprovalPolicy.validate`,
     /// as the API does); the database requires only what its constraints say.
-    public func file(actor: AccountID, _ draft: OMSChangeRequestDraft) async throws -> OMSChangeRequest {
+    public func file(actor caller: any Caller, _ draft: OMSChangeRequestDraft) async throws -> OMSChangeRequest {
         let (name, country, city, address, justification) = (draft.name, draft.country, draft.city, draft.address, draft.justification)
-        return try await database.transaction(actor: actor) { connection in
+        return try await database.transaction(as: caller) { connection, actor in
             if policy == .enforced {
                 let effective =
                     try await connection.first(
@@ -76,8 +76,8 @@ public struct OMSChangeRequestStore: Sendable {
     }
 
     /// Approves (creating the organisation with the next ORG id) or rejects with a reason; the requester is notified.
-    public func decide(actor: AccountID, request id: Int64, approve: Bool, reason: String?) async throws -> OMSChangeRequest {
-        try await database.transaction(actor: actor) { connection in
+    public func decide(actor caller: any Caller, request id: Int64, approve: Bool, reason: String?) async throws -> OMSChangeRequest {
+        try await database.transaction(as: caller) { connection, actor in
             let request = try await Self.load(id, connection, logger)
             if policy == .enforced {
                 let staff = try await AccessRequestStore.staffRoles(of: actor, connection, logger)

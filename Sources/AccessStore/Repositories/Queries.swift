@@ -20,7 +20,7 @@ public struct Queries: Sendable {
 
     /// OMS search (R1): trigram similarity on the case- and accent-folded name; best match first.
     public func searchOrganisations(query: String?, country: String?, limit: Int, offset: Int) async throws -> [Organisation] {
-        try await database.transaction(actor: nil) { connection in
+        try await database.transaction { connection in
             let q = query?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             let rows = try await connection.all(
                 """
@@ -40,7 +40,6 @@ public struct Queries: Sendable {
     public func organisation(_ id: OrganisationID) async throws -> Organisation {
         guard
             let found = try await database.transaction(
-                actor: nil,
                 { connection in
                     try await connection.first(
                         "SELECT name, country, city, status FROM organisations WHERE id = \(id.rawValue)",
@@ -51,8 +50,8 @@ public struct Queries: Sendable {
     }
 
     /// The actor's own requests, newest first, before `before` (keyset paging by id).
-    public func myRequests(actor: AccountID, before: Int64?, limit: Int) async throws -> [AccessRequest] {
-        try await database.transaction(actor: actor) { connection in
+    public func myRequests(actor caller: any Caller, before: Int64?, limit: Int) async throws -> [AccessRequest] {
+        try await database.transaction(as: caller) { connection, actor in
             try await connection.all(
                 """
                 SELECT \(unescaped: AccessRequest.columns) FROM access_requests WHERE requester_id = \(actor.rawValue) AND (\(before)::bigint IS NULL OR id < \(before))
@@ -64,9 +63,9 @@ public struct Queries: Sendable {
 
     /// An organisation's requests for its super users and staff (R13: anyone else gets not-found).
     public func organisationRequests(
-        actor: AccountID, organisation: OrganisationID, status: RequestStatus?, before: Int64?, limit: Int
+        actor caller: any Caller, organisation: OrganisationID, status: RequestStatus?, before: Int64?, limit: Int
     ) async throws -> [AccessRequest] {
-        try await database.transaction(actor: actor) { connection in
+        try await database.transaction(as: caller) { connection, actor in
             let allowed =
                 try await connection.first(
                     "SELECT spor_actor_is_staff() OR spor_is_active_super_user(\(actor.rawValue), \(organisation.rawValue))",

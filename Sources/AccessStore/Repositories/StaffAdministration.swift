@@ -19,7 +19,7 @@ public struct StaffAdministration: Sendable {
     @discardableResult
     public func addStaff(email: String, displayName: String, role: StaffRole, password: String?, bcryptCost: UInt8 = 12) async throws -> AccountID {
         let hash = try await password.asyncMap { try await PasswordHashing.hash($0, cost: bcryptCost) }
-        return try await database.transaction(actor: nil) { connection in
+        return try await database.transaction { connection in
             let existing = try await connection.first(
                 "SELECT id FROM accounts WHERE lower(email) = lower(\(email))", as: UUID.self, logger: logger)
             let account = existing.map(AccountID.init) ?? AccountID(UUID())
@@ -74,7 +74,7 @@ public struct StaffAdministration: Sendable {
 
     /// Loads organisations into the OMS dictionary (R1) in one transaction; returns their ids.
     public func importOrganisations(_ rows: [OrganisationRow]) async throws -> [OrganisationID] {
-        return try await database.transaction(actor: nil) { connection in
+        return try await database.transaction { connection in
             var ids: [OrganisationID] = []
             for row in rows {
                 let inserted: String?

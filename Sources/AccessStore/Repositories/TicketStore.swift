@@ -49,9 +49,9 @@ public struct TicketStore: Sendable {
 
     /// Opens a ticket for the actor's own pending first-super-user request; due 24 hours later.
     public func open(
-        actor: AccountID, request id: AccessRequestID, subject: String, description: String?, signatory: Signatory, letter: Upload
+        actor caller: any Caller, request id: AccessRequestID, subject: String, description: String?, signatory: Signatory, letter: Upload
     ) async throws -> ServiceDeskTicket {
-        try await database.transaction(actor: actor) { connection in
+        try await database.transaction(as: caller) { connection, actor in
             let request = try await AccessRequestStore.load(id, connection, logger)
             if policy == .enforced {
                 _ = try TicketPolicy.validate(
@@ -101,8 +101,8 @@ public struct TicketStore: Sendable {
     }
 
     /// A ticket the actor may see (its requester or staff).
-    public func ticket(_ id: Int64, actor: AccountID) async throws -> ServiceDeskTicket {
-        try await database.transaction(actor: actor) { connection in try await Self.load(id, connection, logger) }
+    public func ticket(_ id: Int64, actor caller: any Caller) async throws -> ServiceDeskTicket {
+        try await database.transaction(as: caller) { connection, actor in try await Self.load(id, connection, logger) }
     }
 
     static func load(_ id: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> ServiceDeskTicket {

@@ -32,7 +32,7 @@ public struct NotificationDelivery: Sendable {
     /// Delivers up to `batch` notifications; returns how many were sent.
     @discardableResult
     public func deliverPending(batch: Int = 100) async throws -> Int {
-        try await database.transaction(actor: nil) { connection in
+        try await database.transaction { connection in
             let claimed = try await connection.all(
                 "SELECT id, recipient_email, template, subject, body FROM spor_claim_notifications(\(Int32(clamping: batch)))",
                 as: (Int64, String, String, String, String).self, logger: logger)
