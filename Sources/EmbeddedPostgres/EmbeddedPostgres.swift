@@ -214,30 +214,34 @@ public struct EmbeddedPostgres: Sendable {
         let output: String
     }
 
-    /// Runs a server binary in the data folder, as `runAs` when given (swift-subprocess sets the user and group
-    /// between fork and exec, so no `setpriv` is needed), with stdin from /dev/null and stdout and stderr to a file.
-    /// The output goes to a file, not a pipe: the daemonised postmaster inherits the descriptors and never closes
-    /// them, so a pipe reader would wait for ever on `pg_ctl start`.
+    /// Runs a server binary in the data folder, as `runAs` when given, with stdin from /dev/null and stdout and
+    /// stderr to a file. The output goes to a file, not a pipe: the daemonised postmaster inherits the descriptors
+    /// and never closes them, so a pipe reader would wait for ever on `pg_ctl start`.
+    ///
+    /// The user switch is `setpriv`'s, not swift-subprocess's `PlatformOptions.userID/groupID`: those call glibc's
+    /// setgroups/setgid/setuid in the forked child of a multi-threaded process, and glibc's set*id broadcast then
+    /// waits for threads that do not exist in the child — seen here as `initdb` never starting (a deadlock in
+    /// `setxid_mark_thread`). `setpriv` switches in a fresh single-threaded process.
     private func run(_ executable: String, _ arguments: [String], runAs: RunAsUser?) async throws -> CommandResult {
         let outputPath = NSTemporaryDirectory() + "spor-pg-\(UUID().uuidString).out"
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
         let output = try FileDescriptor.open(
             FilePath(outputPath), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        var options = PlatformOptions()
+        var program = executable
+        var argv = arguments
         if let runAs {
-            options.userID = runAs.uid
-            options.groupID = runAs.gid
-            options.supplementaryGroups = [runAs.gid]
+            program = "/usr/bin/setpriv"
+            argv = ["--reuid=\(runAs.uid)", "--regid=\(runAs.gid)", "--init-groups", "--", executable] + arguments
         }
         let result: ExecutionResult<Void, FileDescriptorOutput, CombinedErrorOutput>
         do {
             result = try await Subprocess.run(
-                .path(FilePath(executable)), arguments: Arguments(arguments),
+                .path(FilePath(program)), arguments: Arguments(argv),
                 environment: .inherit.updating(["LC_ALL": "C.UTF-8", "PGDATA": nil]),
-                workingDirectory: FilePath(configuration.dataDirectory.path), platformOptions: options,
+                workingDirectory: FilePath(configuration.dataDirectory.path),
                 input: .none, output: .fileDescriptor(output, closeAfterSpawningProcess: true), error: .combinedWithOutput)
         } catch {
-            throw EmbeddedPostgresError.commandFailed(([executable] + arguments).joined(separator: " "), "\(error)")
+            throw EmbeddedPostgresError.commandFailed(([program] + argv).joined(separator: " "), "\(error)")
         }
         let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
         let status: Int32
