@@ -7,15 +7,19 @@ import Synchronization
 /// `Idempotency-Key` on mutating POSTs: the same key and body within 24 hours returns the first response and
 /// creates nothing new; the same key with another body is 422; while the first is still running, 409.
 /// Keys belong to the signed-in account (anonymous keys to nobody in particular). 5xx answers are not kept.
+/// Sign-in (`POST /v1/sessions`) is never stored: its answer holds a bearer token, and no stored response may hold a
+/// secret; a retry with a key simply signs in again (a new session, no `Idempotency-Replayed`).
 struct IdempotencyMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     static let header = HTTPField.Name("Idempotency-Key")!
     static let replayed = HTTPField.Name("Idempotency-Replayed")!
     let keys: IdempotencyStore
     let maximumBodySize: Int
+    /// Paths whose answers carry a secret (a bearer token).
+    static let neverStored: Set<String> = ["/v1/sessions"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.method == .post, let key = request.headers[Self.header] else {
+        guard request.method == .post, let key = request.headers[Self.header], !Self.neverStored.contains(request.uri.path) else {
             return try await next(request, context)
         }
         guard (1...200).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {

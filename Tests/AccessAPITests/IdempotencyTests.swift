@@ -70,4 +70,26 @@ struct IdempotencyTests {
             #expect(try await f.ownerQuery("SELECT count(*)::text FROM accounts WHERE email = 'race@example.com'") == ["1"])
         }
     }
+
+    @Test("Row 4 of the identity issue: a sign-in sent with an Idempotency-Key stores no bearer token and is not replayed")
+    func signInIsNeverStored() async throws {
+        try await Fixture.with { f in
+            let user = try await f.user("retry")
+            let email = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(user.pgUUID)").first)
+            try await TestApplication.build(f.db).test(.router) { client in
+                let api = API(client: client)
+                let body = #"{"email":"\#(email)","password":"\#(Fixture.password)"}"#
+                let first = try await post(api, "/v1/sessions", key: "sign-in-1", body)
+                let again = try await post(api, "/v1/sessions", key: "sign-in-1", body)
+                #expect(first.status == .created && again.status == .created)
+                #expect(again.headers[Self.replayed] == nil)
+                let tokens = [first["token"] as? String, again["token"] as? String].compactMap { $0 }
+                #expect(tokens.count == 2 && tokens[0] != tokens[1])
+                // Nothing was kept for the key, so no stored response holds either token.
+                #expect(try await f.ownerQuery("SELECT count(*)::text FROM idempotency_keys WHERE key = 'sign-in-1'") == ["0"])
+                let stored = try await f.ownerQuery("SELECT coalesce(string_agg(convert_from(response_body, 'UTF8'), ''), '') FROM idempotency_keys")
+                #expect(!tokens.contains { token in stored.contains { $0.contains(token) } })
+            }
+        }
+    }
 }
