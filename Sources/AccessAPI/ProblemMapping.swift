@@ -93,7 +93,8 @@ extension Problem {
             .unprocessableContent
         case .duplicateRequest, .alreadyHeld, .noSuperUser, .delegatedToOrganisation, .firstSuperUserNeedsEMA, .ticketRequired,
             .lastSuperUser, .notPending, .requestExpired, .accountExists, .immutable, .notFirstSuperUserRequest, .routingMismatch,
-            .grantMissing, .activationDelay, .auditActor, .auditImmutable, .auditRequired, .notificationRequired:
+            .grantMissing, .activationDelay, .auditActor, .auditOrganisation, .auditSubject, .auditImmutable, .auditRequired,
+            .notificationRequired:
             .conflict
         }
     }

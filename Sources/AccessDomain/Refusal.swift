@@ -101,6 +101,10 @@ public enum RefusalCode: String, Sendable, CaseIterable {
     case activationDelay = "activation-delay"
     /// R15: an audit event naming an actor other than the one acting.
     case auditActor = "audit-actor"
+    /// R15: an audit event names the organisation of its subject.
+    case auditOrganisation = "audit-organisation"
+    /// R15: an audit event is about a known kind of subject.
+    case auditSubject = "audit-subject"
     /// R15: audit events are never updated or deleted.
     case auditImmutable = "audit-immutable"
     /// R15: a change without its audit event in the same transaction.

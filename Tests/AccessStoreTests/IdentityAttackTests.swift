@@ -196,4 +196,38 @@ struct IdentityAttackTests {
                     == ["account.registered", "account.verified", "session.started"])
         }
     }
+
+    @Test("Row 7: no audit event without an actor, and none naming another organisation than its subject's")
+    func auditCannotBeForged() async throws {
+        try await Fixture.with { f in
+            let a = try await f.organisation("A")
+            let b = try await f.organisation("B")
+            let applicant = try await f.user("applicant")
+            let request = try await f.requests.submit(actor: applicant, role: .superUser, organisation: a, justification: nil).request
+            let id = String(request.id.rawValue)
+            // Nobody authenticated: an actor-less event (visible in A's trail) is refused.
+            let anonymous = await Self.asNobody(f) { conn in
+                try await conn.query(
+                    """
+                    INSERT INTO audit_events (organisation_id, action, subject_type, subject_id)
+                    VALUES (\(a.rawValue), 'access-request.approved', 'access_request', \(id))
+                    """, logger: Self.log)
+            }
+            #expect(anonymous == .sqlState("42501"))
+            // Authenticated, but naming B for a request of A: refused; naming A: accepted.
+            let elsewhere = await SQLRuleTests.attempt(f, as: applicant) { conn in
+                try await conn.audit(
+                    actor: applicant, organisation: b, action: "access-request.noted", subjectType: "access_request", subjectID: id)
+            }
+            #expect(elsewhere == Answer("audit-organisation", "R15"))
+            let own = await SQLRuleTests.attempt(f, as: applicant) { conn in
+                try await conn.audit(
+                    actor: applicant, organisation: a, action: "access-request.noted", subjectType: "access_request", subjectID: id)
+            }
+            #expect(own == nil)
+            #expect(
+                try await f.ownerQuery(
+                    "SELECT count(*)::text FROM audit_events WHERE organisation_id = \(b.rawValue) AND action = 'access-request.noted'") == ["0"])
+        }
+    }
 }

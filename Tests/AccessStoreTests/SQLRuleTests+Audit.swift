@@ -53,12 +53,12 @@ extension SQLRuleTests {
                 }
                 #expect(refused == Answer("audit-required", "R15"))
                 #expect(try await f.ownerValue("SELECT status FROM access_requests WHERE id = \(request)") == "pending")
-                // An event about another subject does not count.
+                // An event about another subject does not count (one that does not exist belongs to no organisation).
                 let unrelated = await attempt(f, as: applicant) { conn in
                     try await conn.query(
                         "UPDATE access_requests SET status = 'cancelled', decided_by = \(applicant.pgUUID) WHERE id = \(request)", logger: log)
                     try await conn.audit(
-                        actor: applicant, organisation: org, action: "access-request.cancelled",
+                        actor: applicant, organisation: nil, action: "access-request.cancelled",
                         subjectType: "access_request", subjectID: String(request + 1))
                 }
                 #expect(unrelated == Answer("audit-required", "R15"))
