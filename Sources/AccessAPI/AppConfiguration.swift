@@ -8,6 +8,8 @@ public struct AppConfiguration: Sendable {
     public var port: Int
     /// The service's database login (the application role, or the owner acting as it).
     public var database: DatabaseURL
+    /// The login background work uses, switching to `spor_worker` per transaction (its own login, or the owner's).
+    public var workerDatabase: DatabaseURL
     /// The migrations the service expects to be applied (the readiness check compares them).
     public var migrations: MigrationSet
     public var maximumDatabaseConnections: Int
@@ -24,6 +26,7 @@ public struct AppConfiguration: Sendable {
         host: String = "127.0.0.1",
         port: Int = 8080,
         database: DatabaseURL,
+        workerDatabase: DatabaseURL? = nil,
         migrations: MigrationSet,
         maximumDatabaseConnections: Int = 20,
         maximumBodySize: Int = 16 * 1024 * 1024,
@@ -37,6 +40,7 @@ public struct AppConfiguration: Sendable {
         self.host = host
         self.port = port
         self.database = database
+        self.workerDatabase = workerDatabase ?? database
         self.migrations = migrations
         self.maximumDatabaseConnections = maximumDatabaseConnections
         self.maximumBodySize = maximumBodySize

@@ -18,11 +18,12 @@ public func buildApplication(
     let router = try buildRouter(configuration, database: database, metrics: metrics)
     var services: [any Service] = [database.service]
     if configuration.runBackgroundWorkers {
+        let worker = try Database.connect(to: configuration.workerDatabase, logger: logger, maximumConnections: 2, role: DatabaseRole.worker)
+        services.append(worker.service)
         services.append(
             PeriodicWorker.outbox(
-                NotificationDelivery(database: database, sender: LogNotificationSender(logger: logger)),
-                interval: .seconds(2), logger: logger))
-        services.append(PeriodicWorker.expiry(AccessRequestStore(database: database), interval: .seconds(60), logger: logger))
+                NotificationDelivery(database: worker, sender: LogNotificationSender(logger: logger)), interval: .seconds(2), logger: logger))
+        services.append(PeriodicWorker.expiry(AccessRequestStore(database: worker), interval: .seconds(60), logger: logger))
     }
     return Application(
         router: router,

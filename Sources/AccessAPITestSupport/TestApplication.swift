@@ -9,7 +9,10 @@ public enum TestApplication {
     public static func build(
         _ db: TestDatabase, metrics: HTTPMetrics = HTTPMetrics(), configure: (inout AppConfiguration) -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
-        try build(database: db.application, migrations: db.migrations, metrics: metrics, configure: configure)
+        try build(database: db.application, migrations: db.migrations, metrics: metrics) { configuration in
+            configuration.workerDatabase = db.owner  // the owner switches to spor_worker, as `serve` does by default
+            configure(&configuration)
+        }
     }
 
     /// The same on any database (one that is unreachable, say).

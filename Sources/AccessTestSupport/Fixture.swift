@@ -13,6 +13,8 @@ public struct Fixture: Sendable {
     /// Application-role connection: what the service uses; row-level security and triggers apply.
     public let app: PostgresClient
     public let database: Database
+    /// Background work's handle: the owner's connection acting as `spor_worker` (outbox delivery, expiry).
+    public let worker: Database
     public let requests: AccessRequestStore
     public let accounts: AccountStore
     public let sessions: SessionStore
@@ -36,6 +38,7 @@ public struct Fixture: Sendable {
         self.owner = owner
         self.app = app
         self.database = Database(client: app, logger: TestDatabase.logger)
+        self.worker = Database(client: owner, logger: TestDatabase.logger, role: DatabaseRole.worker)
         self.requests = AccessRequestStore(database: database)
         self.accounts = AccountStore(database: database, bcryptCost: 4)
         self.sessions = SessionStore(database: database)
@@ -43,6 +46,9 @@ public struct Fixture: Sendable {
         self.oms = OMSChangeRequestStore(database: database)
         self.administration = StaffAdministration(ownerClient: owner, logger: TestDatabase.logger)
     }
+
+    /// Expiry of due requests as background work runs it (the worker role).
+    public var expiry: AccessRequestStore { AccessRequestStore(database: worker) }
 
     /// The same stores with the Swift policy switched off (and optionally rolling back): the database alone decides.
     public func databaseOnly(dryRun: Bool = false) -> (requests: AccessRequestStore, tickets: TicketStore, oms: OMSChangeRequestStore) {

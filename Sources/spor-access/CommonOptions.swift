@@ -18,6 +18,13 @@ struct DatabaseOptions: ParsableArguments {
     )
     var appDatabaseURL: String?
 
+    @Option(
+        name: .customLong("worker-database-url"),
+        help:
+            "PostgreSQL URL background work (outbox, expiry) connects with, acting as spor_worker. Env: WORKER_DATABASE_URL. Default: the owner's URL, acting as spor_worker in each transaction."
+    )
+    var workerDatabaseURL: String?
+
     @Option(name: .customLong("data-dir"), help: "Folder of the embedded PostgreSQL cluster. Env: SPOR_DATA_DIR. Default: .data/postgres")
     var dataDirectory: String?
 
@@ -77,7 +84,8 @@ struct DatabaseOptions: ParsableArguments {
         if let url = value(databaseURL, "DATABASE_URL") {
             let owner = try DatabaseURL(parsing: url)
             let app = try value(appDatabaseURL, "APP_DATABASE_URL").map(DatabaseURL.init(parsing:))
-            return ResolvedDatabase(owner: owner, application: app ?? owner, embedded: nil)
+            let worker = try value(workerDatabaseURL, "WORKER_DATABASE_URL").map(DatabaseURL.init(parsing:))
+            return ResolvedDatabase(owner: owner, application: app ?? owner, worker: worker ?? owner, embedded: nil)
         }
         let directory = URL(fileURLWithPath: value(dataDirectory, "SPOR_DATA_DIR") ?? ".data/postgres")
         let binaries = try value(postgresBin, "SPOR_POSTGRES_BIN").map { try PostgresBinaries.locate(path: $0, installRoot: nil) }
@@ -93,7 +101,8 @@ struct DatabaseOptions: ParsableArguments {
                 metadata: ["dataDirectory": "\(cluster.configuration.dataDirectory.path)", "database": "\(provisioned.owner)"])
             // A cluster another process started (a running `serve`) is used but left running.
             return ResolvedDatabase(
-                owner: provisioned.owner, application: provisioned.application, embedded: running.startedHere ? cluster : nil)
+                owner: provisioned.owner, application: provisioned.application, worker: provisioned.owner,
+                embedded: running.startedHere ? cluster : nil)
         } catch {
             if running.startedHere { try? await cluster.stop() }
             throw error
@@ -104,6 +113,8 @@ struct DatabaseOptions: ParsableArguments {
 struct ResolvedDatabase {
     let owner: DatabaseURL
     let application: DatabaseURL
+    /// Background work's login (it switches to spor_worker per transaction).
+    let worker: DatabaseURL
     let embedded: EmbeddedPostgres?
 
     func stopEmbedded(logger: Logger) async {

@@ -51,7 +51,7 @@ struct Serve: AsyncParsableCommand {
             }
             let app = try buildApplication(
                 AppConfiguration(
-                    host: listenHost, port: listenPort, database: resolved.application, migrations: migrations,
+                    host: listenHost, port: listenPort, database: resolved.application, workerDatabase: resolved.worker, migrations: migrations,
                     sessionLifetime: .seconds(hours * 3600)),
                 logger: logger)
             try await app.runService()

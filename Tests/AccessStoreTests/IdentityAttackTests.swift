@@ -230,4 +230,38 @@ struct IdentityAttackTests {
                     "SELECT count(*)::text FROM audit_events WHERE organisation_id = \(b.rawValue) AND action = 'access-request.noted'") == ["0"])
         }
     }
+
+    @Test("Rows 2, 3: only the worker role claims, reads and marks the outbox; the super users' e-mails need an actor")
+    func outboxIsTheWorkers() async throws {
+        try await Fixture.with { f in
+            let org = try await f.organisation()
+            let superUser = try await f.superUser(of: org)
+            let user = try await f.user("user")
+            let before = try await f.ownerQuery("SELECT count(*)::text FROM notification_outbox WHERE delivered_at IS NULL")
+            for actor in [nil, user] {
+                for call: PostgresQuery in [
+                    "SELECT count(*)::text FROM spor_claim_notifications(1000)",
+                    "SELECT spor_mark_notification(id, NULL)::text FROM notification_outbox",
+                    "SELECT spor_expire_due_requests(1000)::text",
+                ] {
+                    let answer = await SQLRuleTests.attempt(f, as: actor) { conn in _ = try await conn.texts(call) }
+                    #expect(answer == .sqlState("42501"), "\(call.sql) as \(actor.map(\.description) ?? "nobody")")
+                }
+            }
+            #expect(try await f.ownerQuery("SELECT count(*)::text FROM notification_outbox WHERE delivered_at IS NULL") == before)
+            // With nobody acting, an organisation's super users and their e-mails stay unknown.
+            let nobody = Collected<String>()
+            try await f.asApplication(actor: nil) { conn in
+                nobody.append(contentsOf: try await conn.texts("SELECT email FROM spor_super_user_recipients(\(org.rawValue))"))
+            }
+            #expect(nobody.values.isEmpty)
+            // The worker delivers.
+            let claimed = Collected<String>()
+            try await f.worker.transaction { conn in
+                claimed.append(contentsOf: try await conn.texts("SELECT count(*)::text FROM spor_claim_notifications(1000)"))
+            }
+            #expect(claimed.values == before)
+            _ = superUser
+        }
+    }
 }

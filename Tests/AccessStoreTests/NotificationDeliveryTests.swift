@@ -33,7 +33,7 @@ struct NotificationDeliveryTests {
             #expect(total >= 2)  // verification e-mail and the first-super-user instructions, at least
 
             let sender = RecordingSender(failOnceFor: aliceEmail)
-            let delivery = NotificationDelivery(database: Database(client: f.app, logger: TestDatabase.logger), sender: sender)
+            let delivery = NotificationDelivery(database: f.worker, sender: sender)
             let first = try await delivery.deliverPending(batch: 100)
             #expect(first < total)
             let failed = try await f.ownerQuery(
@@ -55,7 +55,7 @@ struct NotificationDeliveryTests {
             let org = try await f.organisation()
             let bob = try await f.user("bob")
             let request = try await f.requests.submit(actor: bob, role: .superUser, organisation: org, justification: nil).request
-            #expect(try await f.requests.expireDue() == 0)
+            #expect(try await f.expiry.expireDue() == 0)
             try await f.owner.withTransaction(logger: TestDatabase.logger) { c in
                 try await c.query("ALTER TABLE access_requests DISABLE TRIGGER USER", logger: TestDatabase.logger)
                 try await c.query(
@@ -63,7 +63,7 @@ struct NotificationDeliveryTests {
                     logger: TestDatabase.logger)
                 try await c.query("ALTER TABLE access_requests ENABLE TRIGGER USER", logger: TestDatabase.logger)
             }
-            #expect(try await f.requests.expireDue() == 1)
+            #expect(try await f.expiry.expireDue() == 1)
             let stored = try await f.requests.request(request.id, actor: bob)
             #expect(stored.status == .expired)
             let events = try await f.ownerQuery(

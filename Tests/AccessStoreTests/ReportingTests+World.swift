@@ -98,7 +98,7 @@ extension ReportingTests {
                 try await c.query("UPDATE access_requests SET expires_at = now() - interval '1 hour' WHERE id = \(b3.id.rawValue)", logger: logger)
                 try await c.query("ALTER TABLE access_requests ENABLE TRIGGER USER", logger: logger)
             }
-            #expect(try await f.requests.expireDue(batch: 100) == 1)
+            #expect(try await f.expiry.expireDue(batch: 100) == 1)
             // alpha: two pending first-super-user requests, each with an open ticket.
             let a1 = try await f.requests.submit(actor: who("ann"), role: .superUser, organisation: alpha, justification: nil).request
             ticket["A1"] = try await f.openTicket(for: a1, by: who("ann")).id

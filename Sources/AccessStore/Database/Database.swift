@@ -26,8 +26,10 @@ public struct Database: Sendable {
     }
 
     /// A pool of up to `maximumConnections` to `url`; it connects once its `service` runs.
-    public static func connect(to url: DatabaseURL, logger: Logger, maximumConnections: Int = 20) throws -> Database {
-        Database(client: try url.makeClient(logger: logger, maximumConnections: maximumConnections), logger: logger)
+    public static func connect(
+        to url: DatabaseURL, logger: Logger, maximumConnections: Int = 20, role: String = DatabaseRole.application
+    ) throws -> Database {
+        Database(client: try url.makeClient(logger: logger, maximumConnections: maximumConnections), logger: logger, role: role)
     }
 
     /// The pool as a service of the application: it runs while the service runs and closes its connections on shutdown.
