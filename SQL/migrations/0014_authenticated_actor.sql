@@ -1,7 +1,7 @@
 -- 0014 — the database knows who is acting.
 --
 -- Until now the actor was `app.account_id`, a setting any role can set to anything. From here on the actor is
--- established only by `spor_authenticate(token)` (a live session's bearer token) or by the SECURITY DEFINER
+-- established only by `spor_authenticate(token)` (a live session's bearer token) or by the owner-run (definer)
 -- functions that create one (registration, sign-in, verification). They set `app.account_id` together with
 -- `app.actor_proof`: an HMAC over the account, the backend's process id and the transaction's start time, under
 -- a key only the owner can read. `spor_actor()` returns the account only when the proof matches, so a setting

@@ -10,7 +10,7 @@ CREATE POLICY r15_audit_insert ON audit_events FOR INSERT TO spor_app
     WITH CHECK (actor_id IS NOT NULL AND actor_id = (SELECT spor_actor()));
 
 -- The organisation an audit event must name: that of the row it is about (NULL for accounts and for change
--- requests not yet approved). SECURITY DEFINER: the subject may be a row row-level security hides from the writer.
+-- requests not yet approved). Runs as the owner: the subject may be a row row-level security hides from the writer.
 CREATE FUNCTION spor_subject_organisation(subject_type text, subject_id text) RETURNS text
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
     RETURN CASE subject_type
