@@ -6,7 +6,8 @@ import Synchronization
 
 /// `Idempotency-Key` on mutating POSTs: the same key and body within 24 hours returns the first response and
 /// creates nothing new; the same key with another body is 422; while the first is still running, 409.
-/// Keys belong to the signed-in account (anonymous keys to nobody in particular). 5xx answers are not kept.
+/// Keys belong to the signed-in account; without one, a key is scoped to its request (another body with the same key
+/// is another request), so anonymous callers can neither read nor block each other's keys. 5xx answers are not kept.
 /// Sign-in (`POST /v1/sessions`) is never stored: its answer holds a bearer token, and no stored response may hold a
 /// secret; a retry with a key simply signs in again (a new session, no `Idempotency-Replayed`).
 struct IdempotencyMiddleware: RouterMiddleware {
@@ -51,16 +52,16 @@ struct IdempotencyMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            try? await keys.release(key: key, caller: caller)
+            try? await keys.release(key: key, fingerprint: fingerprint, caller: caller)
             throw error
         }
         guard response.status.code < 500 else {
-            try? await keys.release(key: key, caller: caller)
+            try? await keys.release(key: key, fingerprint: fingerprint, caller: caller)
             return response
         }
         let collected = try await Self.collect(response)
         try await keys.store(
-            key: key, caller: caller,
+            key: key, fingerprint: fingerprint, caller: caller,
             response: .init(status: response.status.code, body: Array(collected.readableBytesView), contentType: response.headers[.contentType]))
         var replayable = response
         replayable.body = .init(byteBuffer: collected)

@@ -264,4 +264,27 @@ struct IdentityAttackTests {
             _ = superUser
         }
     }
+
+    @Test("Row 4: anonymous Idempotency-Keys are neither readable nor blockable by another anonymous caller")
+    func anonymousIdempotencyKeys() async throws {
+        try await Fixture.with { f in
+            // A first anonymous caller's request under key "k" was answered and stored.
+            try await f.asApplication(actor: nil) { conn in
+                _ = try await conn.texts("SELECT outcome FROM spor_idempotency_claim('k', sha256('first body'::bytea))")
+                try await conn.query(
+                    "SELECT spor_idempotency_store('k', sha256('first body'::bytea), 201, 'secret answer'::bytea, 'application/json')",
+                    logger: Self.log)
+            }
+            // Another anonymous client: no table access; the same key with its own body is its own claim (not
+            // blocked, not answered with the first); only the identical request replays.
+            let read = await Self.asNobody(f) { conn in _ = try await conn.texts("SELECT convert_from(response_body, 'UTF8') FROM idempotency_keys") }
+            #expect(read == .sqlState("42501"))
+            let outcomes = Collected<String>()
+            try await f.asApplication(actor: nil) { conn in
+                outcomes.append(contentsOf: try await conn.texts("SELECT outcome FROM spor_idempotency_claim('k', sha256('other body'::bytea))"))
+                outcomes.append(contentsOf: try await conn.texts("SELECT outcome FROM spor_idempotency_claim('k', sha256('first body'::bytea))"))
+            }
+            #expect(outcomes.values == ["claimed", "replay"])
+        }
+    }
 }

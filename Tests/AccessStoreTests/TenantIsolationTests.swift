@@ -37,9 +37,7 @@ extension Fixture {
             // Each person has a session already (they signed in); an idempotency key too.
             try await asApplication(actor: person) { conn in
                 let token = ByteBuffer(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })
-                try await conn.query(
-                    "INSERT INTO idempotency_keys (account_id, key, request_hash) VALUES (\(person.pgUUID), 'key-1', sha256(\(token)))",
-                    logger: TestDatabase.logger)
+                try await conn.query("SELECT outcome FROM spor_idempotency_claim('key-1', sha256(\(token)))", logger: TestDatabase.logger)
             }
         }
         return Tenant(

@@ -6,7 +6,8 @@ import PostgresNIO
 
 /// `Idempotency-Key`s (the convention of every mutating POST): the first use of a key claims it, its answer is
 /// stored, and a retry with the same key and request within 24 hours gets that answer back. Keys belong to the
-/// signed-in account (anonymous keys to nobody in particular).
+/// signed-in account; an anonymous key is scoped to its request (the database's `spor_idempotency_*` functions:
+/// the application role cannot read or write the table).
 public struct IdempotencyStore: Sendable {
     let database: Database
     var logger: Logger { database.logger }
@@ -48,55 +49,41 @@ public struct IdempotencyStore: Sendable {
 
     public func claim(key: String, fingerprint: [UInt8], caller: (any Caller)?) async throws -> Claim {
         let hash = ByteBuffer(bytes: fingerprint)
-        return try await database.transaction(optionallyAs: caller) { connection, actor in
-            let owner = actor?.description ?? ""
-            // Forget this key if its first use is older than 24 hours.
-            try await connection.query(
-                """
-                DELETE FROM idempotency_keys WHERE coalesce(account_id::text, '') = \(owner) AND key = \(key)
-                  AND created_at < now() - interval '24 hours'
-                """, logger: logger)
-            let inserted = try await connection.first(
-                """
-                INSERT INTO idempotency_keys (account_id, key, request_hash) VALUES (\(actor?.rawValue), \(key), \(hash))
-                ON CONFLICT (coalesce(account_id::text, ''), key) DO NOTHING RETURNING id
-                """, as: Int64.self, logger: logger)
-            if inserted != nil { return .claimed }
+        return try await database.transaction(optionallyAs: caller) { connection, _ in
             guard
-                let (storedHash, status, body, contentType) = try await connection.first(
+                let (outcome, status, body, contentType) = try await connection.first(
                     """
-                    SELECT request_hash, status_code, response_body, response_content_type FROM idempotency_keys
-                    WHERE coalesce(account_id::text, '') = \(owner) AND key = \(key)
-                    """, as: (ByteBuffer, Int?, ByteBuffer?, String?).self, logger: logger)
+                    SELECT outcome, status_code, response_body, response_content_type FROM spor_idempotency_claim(\(key), \(hash))
+                    """, as: (String, Int?, ByteBuffer?, String?).self, logger: logger)
             else { return .inProgress }
-            guard storedHash == hash else { return .mismatch }
-            guard let status else { return .inProgress }
-            var bytes = body ?? ByteBuffer()
-            return .replay(
-                StoredResponse(status: status, body: bytes.readBytes(length: bytes.readableBytes) ?? [], contentType: contentType))
+            switch outcome {
+            case "claimed": return .claimed
+            case "mismatch": return .mismatch
+            case "replay":
+                guard let status else { return .inProgress }
+                var bytes = body ?? ByteBuffer()
+                return .replay(
+                    StoredResponse(status: status, body: bytes.readBytes(length: bytes.readableBytes) ?? [], contentType: contentType))
+            default: return .inProgress
+            }
         }
     }
 
     /// Keeps the answer of a claimed key.
-    public func store(key: String, caller: (any Caller)?, response: StoredResponse) async throws {
-        try await database.transaction(optionallyAs: caller) { connection, actor in
+    public func store(key: String, fingerprint: [UInt8], caller: (any Caller)?, response: StoredResponse) async throws {
+        try await database.transaction(optionallyAs: caller) { connection, _ in
             try await connection.query(
                 """
-                UPDATE idempotency_keys SET status_code = \(response.status), response_body = \(ByteBuffer(bytes: response.body)),
-                       response_content_type = \(response.contentType)
-                WHERE coalesce(account_id::text, '') = \(actor?.description ?? "") AND key = \(key)
+                SELECT spor_idempotency_store(\(key), \(ByteBuffer(bytes: fingerprint)), \(Int32(clamping: response.status)),
+                                              \(ByteBuffer(bytes: response.body)), \(response.contentType))
                 """, logger: logger)
         }
     }
 
     /// Gives a claimed key up (the request failed), so a retry runs again.
-    public func release(key: String, caller: (any Caller)?) async throws {
-        try await database.transaction(optionallyAs: caller) { connection, actor in
-            try await connection.query(
-                """
-                DELETE FROM idempotency_keys
-                WHERE coalesce(account_id::text, '') = \(actor?.description ?? "") AND key = \(key) AND status_code IS NULL
-                """, logger: logger)
+    public func release(key: String, fingerprint: [UInt8], caller: (any Caller)?) async throws {
+        try await database.transaction(optionallyAs: caller) { connection, _ in
+            try await connection.query("SELECT spor_idempotency_release(\(key), \(ByteBuffer(bytes: fingerprint)))", logger: logger)
         }
     }
 }
