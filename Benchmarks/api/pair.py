@@ -7,7 +7,8 @@ ticket with letter, approved by the service desk) and one signed-in applicant.
 Timed: N pairs, each `POST /v1/access-requests` (industry user) by the applicant then `POST .../approve` by the
 super user; between pairs, untimed, the applicant drops the role again so the next request is allowed (R7).
 
-Usage: pair.py BASE_URL PAIRS ROUNDS   (prints one line per round and a JSON summary line)
+Usage: pair.py BASE_URL PAIRS ROUNDS [TAG] [ORGANISATION NAME]   (prints one JSON line per round)
+Each invocation needs an organisation without a super user (it makes the first one through the service desk).
 """
 import base64
 import http.client
@@ -62,10 +63,12 @@ def onboard(c, email, admin):
 def main():
     base, pairs, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     tag = sys.argv[4] if len(sys.argv) > 4 else "run"
+    organisation = sys.argv[5] if len(sys.argv) > 5 else "Bench Pharma 1"
     c = Client(base)
     admin = sign_in(c, "admin@bench.example")
     desk = sign_in(c, "desk@bench.example")
-    org = expect(*c.call("GET", "/v1/organisations?q=Bench%20Pharma"), (200,), "search")["items"][0]["id"]
+    found = expect(*c.call("GET", "/v1/organisations?q=" + urllib.parse.quote(organisation)), (200,), "search")["items"]
+    org = next(o["id"] for o in found if o["name"] == organisation)
     stamp = str(int(time.time() * 1000))
     su = onboard(c, f"su-{stamp}@bench.example", admin)
     req = expect(*c.call("POST", "/v1/access-requests", {"role": "spor-industry-super-user", "organisationId": org}, su), (201,), "su request")

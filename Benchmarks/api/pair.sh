@@ -22,7 +22,8 @@ prepare() { # name revision port
     (cd "$dir" && "$bin" serve --data-dir .data/bench --port "$port" --log-level error >"$root/$name.log" 2>&1 &
      echo $! >"$root/$name.pid")
     for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break; sleep 1; done
-    printf 'name,country,city\nBench Pharma,NL,Leiden\n' >"$root/oms.csv"
+    # One organisation per round: each round makes its organisation's first super user through the service desk.
+    { echo "name,country,city"; for r in $(seq 1 "$rounds"); do echo "Bench Pharma $r,NL,Leiden"; done; } >"$root/oms.csv"
     (cd "$dir" && "$bin" organisations import "$root/oms.csv" --data-dir .data/bench --log-level error >/dev/null)
     for who in desk:ema-service-desk admin:ema-admin; do
         echo "bench password 123" | (cd "$dir" && "$bin" staff add --email "${who%%:*}@bench.example" --name "${who%%:*}" \
@@ -40,8 +41,8 @@ echo "# base $base_rev vs head ${head_rev:0:7}: $pairs sequential pairs per roun
 results="$root/results.jsonl"
 : >"$results"
 for round in $(seq 1 "$rounds"); do
-    python3 Benchmarks/api/pair.py http://127.0.0.1:18201 "$pairs" 1 base | tee -a "$results"
-    python3 Benchmarks/api/pair.py http://127.0.0.1:18202 "$pairs" 1 head | tee -a "$results"
+    python3 Benchmarks/api/pair.py http://127.0.0.1:18201 "$pairs" 1 base "Bench Pharma $round" | tee -a "$results"
+    python3 Benchmarks/api/pair.py http://127.0.0.1:18202 "$pairs" 1 head "Bench Pharma $round" | tee -a "$results"
 done
 python3 - "$results" <<'PY'
 import json, statistics, sys
