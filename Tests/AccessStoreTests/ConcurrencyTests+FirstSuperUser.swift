@@ -155,8 +155,10 @@ extension ConcurrencyTests {
                                     """, logger: TestDatabase.logger)
                                 try await conn.query(
                                     """
-                                    INSERT INTO notification_outbox (recipient_email, template, subject, body, subject_type, subject_id)
-                                    VALUES ('x@example.com', 'request-decided', 's', 'b', 'access_request', \(String(request)))
+                                    INSERT INTO notification_outbox (recipient_account_id, recipient_email, template, subject, body,
+                                                                     subject_type, subject_id)
+                                    SELECT a.id, a.email, 'request-decided', 's', 'b', 'access_request', \(String(request))
+                                    FROM accounts a WHERE a.id = spor_actor()
                                     """, logger: TestDatabase.logger)
                                 await box.set(assignment)
                             }

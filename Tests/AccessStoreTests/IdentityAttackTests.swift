@@ -287,4 +287,28 @@ struct IdentityAttackTests {
             #expect(outcomes.values == ["claimed", "replay"])
         }
     }
+
+    @Test("Row 6: no message to an address of one's choosing, none without a recipient account, none with nobody acting")
+    func noMessagesToChosenAddresses() async throws {
+        try await Fixture.with { f in
+            let user = try await f.user("sender")
+            let email = try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(user.pgUUID)").first)
+            let before = try await f.ownerQuery("SELECT count(*)::text FROM notification_outbox")
+            for (who, recipient, address): (TestAccount?, TestAccount?, String) in [
+                (user, user, "attacker@evil.example"),  // own account, someone else's address
+                (user, nil, "victim@example.com"),  // no recipient account
+                (nil, user, email),  // nobody acting
+            ] {
+                let answer = await SQLRuleTests.attempt(f, as: who) { conn in
+                    try await conn.query(
+                        """
+                        INSERT INTO notification_outbox (recipient_account_id, recipient_email, template, subject, body, subject_type, subject_id)
+                        VALUES (\(recipient?.pgUUID), \(address), 'request-decided', 'Your access', 'Click here', 'account', \(user.description))
+                        """, logger: Self.log)
+                }
+                #expect(answer == .sqlState("42501"), "to \(address): \(answer.map(\.description) ?? "queued")")
+            }
+            #expect(try await f.ownerQuery("SELECT count(*)::text FROM notification_outbox") == before)
+        }
+    }
 }

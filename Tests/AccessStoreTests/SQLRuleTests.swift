@@ -94,12 +94,13 @@ extension PostgresConnection {
             """, logger: TestDatabase.logger)
     }
 
-    /// R16: the outbox row a notified change needs in its own transaction.
+    /// R16: the outbox row a notified change needs in its own transaction (to the acting account's own address: since
+    /// 0020 the application role queues messages only to accounts, at their address, for an actor).
     func notify(template: String, subjectType: String, subjectID: String) async throws {
         try await query(
             """
-            INSERT INTO notification_outbox (recipient_email, template, subject, body, subject_type, subject_id)
-            VALUES ('someone@example.com', \(template), 'subject', 'body', \(subjectType), \(subjectID))
+            INSERT INTO notification_outbox (recipient_account_id, recipient_email, template, subject, body, subject_type, subject_id)
+            SELECT a.id, a.email, \(template), 'subject', 'body', \(subjectType), \(subjectID) FROM accounts a WHERE a.id = spor_actor()
             """, logger: TestDatabase.logger)
     }
 
