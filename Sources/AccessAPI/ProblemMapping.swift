@@ -18,6 +18,11 @@ extension Problem {
             if let invalid = invalidDomainValue(serverError) {
                 return invalid
             }
+            // The handler ran and failed with something unmapped (a database error, say): that is ours, a logged 500,
+            // not a "bad request" that would hand the database's words to the client.
+            if serverError.operationInput != nil && !(serverError.underlyingError is DecodingError) {
+                return nil
+            }
             return Problem(
                 status: .badRequest, code: "bad-request", title: "Bad request",
                 detail: "The request could not be read: \(Self.describe(serverError.underlyingError))")

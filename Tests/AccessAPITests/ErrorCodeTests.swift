@@ -111,4 +111,23 @@ struct ErrorCodeTests {
             }
         }
     }
+
+    @Test("A NUL character (PostgreSQL text cannot hold one) in a body or a query is a 422 problem, never a 500")
+    func nulCharactersAreRefused() async throws {
+        try await Fixture.with { f in
+            try await TestApplication.build(f.db).test(.router) { client in
+                let api = API(client: client)
+                for (method, uri, body): (HTTPRequest.Method, String, String?) in [
+                    (.post, "/v1/sessions", #"{"email":"a@example.com","password":"long password\u0000 here"}"#),
+                    (.post, "/v1/accounts", #"{"email":"nul@example.com","displayName":"N\u0000L","password":"correct horse battery"}"#),
+                    (.get, "/v1/organisations?q=ac%00me", nil),
+                ] {
+                    let reply = try await api.send(
+                        method, uri, token: nil, headers: [.contentType: "application/json"], body: body.map { ByteBuffer(string: $0) })
+                    #expect(reply.status == .unprocessableContent && reply.code == "validation-failed", "\(uri): \(reply.status) \(reply.text)")
+                }
+            }
+            #expect(try await f.ownerQuery("SELECT count(*)::text FROM accounts WHERE email = 'nul@example.com'") == ["0"])
+        }
+    }
 }
