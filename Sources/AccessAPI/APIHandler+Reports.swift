@@ -28,7 +28,7 @@ extension APIHandler {
         let next = page.rows.count > limit ? Paging.cursor(offset: offset + limit) : nil
 
         if Self.prefersCSV(input.headers.accept) {
-            return .ok(.init(body: .csv(HTTPBody(Self.csv(columns: page.columns, rows: rows)))))
+            return .ok(.init(body: .csv(HTTPBody(ReportPage(columns: page.columns, rows: rows).csv()))))
         }
         let items = try rows.map { row in
             Components.Schemas.ReportPage.ItemsPayloadPayload(
@@ -45,15 +45,10 @@ extension APIHandler {
         return false
     }
 
-    /// The page as CSV, written by the one CSV writer (`ReportTable.csv`).
-    static func csv(columns: [String], rows: [[ReportValue]]) -> String {
-        ReportTable(columns: columns, rows: rows.map { $0.map { $0 == .null ? nil : $0.csvText } }).csv()
-    }
-
     static func plain(_ value: ReportValue) -> (any Sendable)? {
         switch value {
         case .null: nil
-        case .number(let number): number == number.rounded() && abs(number) < 1e15 ? Int(number) : number
+        case .number(let number): value.integral.map { Int($0) } ?? number
         case .text(let text): text
         case .bool(let flag): flag
         case .list(let values): values.map(plain)

@@ -12,7 +12,7 @@ struct APIHandler: APIProtocol {
     let sessions: SessionStore
     let tickets: TicketStore
     let queries: Queries
-    let reports: ReportAccess
+    let reports: Reports
     /// Largest decoded upload (the affiliation letter).
     let maximumUploadSize = TicketPolicy.maximumLetterSize
 

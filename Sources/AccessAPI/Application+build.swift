@@ -59,7 +59,7 @@ func buildRouter(_ configuration: AppConfiguration, database: Database, metrics:
         sessions: sessions,
         tickets: TicketStore(database: database),
         queries: Queries(database: database),
-        reports: ReportAccess(database: database))
+        reports: Reports(database: database))
     // The generated routes are registered on the authenticated group; the transport maps them onto Hummingbird.
     try handler.registerHandlers(on: api)
     return router

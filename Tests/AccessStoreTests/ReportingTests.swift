@@ -41,13 +41,13 @@ private enum Cell: Equatable, ExpressibleByStringLiteral, ExpressibleByNilLitera
 }
 
 /// Whole-row comparison with tolerant cells.
-private func expectRows(_ table: ReportTable, _ expected: [[Cell]], sourceLocation: SourceLocation = #_sourceLocation) {
+private func expectRows(_ table: ReportPage, _ expected: [[Cell]], sourceLocation: SourceLocation = #_sourceLocation) {
     let matches =
-        table.rows.count == expected.count
-        && zip(table.rows, expected).allSatisfy { row, cells in
+        table.cells.count == expected.count
+        && zip(table.cells, expected).allSatisfy { row, cells in
             row.count == cells.count && zip(row, cells).allSatisfy { value, cell in cell.matches(value) }
         }
-    #expect(matches, "got \(table.rows)\nexpected \(expected)", sourceLocation: sourceLocation)
+    #expect(matches, "got \(table.cells)\nexpected \(expected)", sourceLocation: sourceLocation)
 }
 
 /// One text value from the owner connection (the same session settings as the reports, so timestamps print alike).
@@ -110,7 +110,7 @@ struct ReportingTests {
                     "organisation_id", "organisation_name", "country", "super_user_account_id",
                     "super_user_email", "super_user_since",
                 ])
-            #expect(single.rows == [[b, "Beta Biotech", "BE", w.id("bea"), w.mail("bea"), at("2025-01-06 15:00+00")]])
+            #expect(single.cells == [[b, "Beta Biotech", "BE", w.id("bea"), w.mail("bea"), at("2025-01-06 15:00+00")]])
 
             // Pending requests by organisation, role, approver kind and age bucket.
             let pending = try await reports.table(.pendingAccessRequests)
@@ -143,7 +143,7 @@ struct ReportingTests {
             let openA1 = try await ticketTimes("A1")
             let openA2 = try await ticketTimes("A2")
             #expect(
-                sla.rows == [
+                sla.cells == [
                     [
                         w.tkt("B1"), b, w.req("B1"), "resolved", "approved", at("2025-01-06 10:00+00"),
                         at("2025-01-07 10:00+00"), at("2025-01-06 15:00+00"), "false", "5.0",
@@ -157,18 +157,18 @@ struct ReportingTests {
                         at("2025-01-21 11:00+00"), at("2025-01-20 22:00+00"), "false", "11.0",
                     ],
                     [w.tkt("A1"), a, w.req("A1"), "open", nil] + openA1 + [nil, "true", nil],
-                ] + sla.rows.suffix(1))
+                ] + sla.cells.suffix(1))
             // Open and not yet due: not overdue — false, not NULL (a NULL would drop it from `WHERE NOT overdue`).
             #expect(
-                sla.rows.last == [w.tkt("A2"), a, w.req("A2"), "open", nil] + openA2 + [nil, "false", nil],
+                sla.cells.last == [w.tkt("A2"), a, w.req("A2"), "open", nil] + openA2 + [nil, "false", nil],
                 "an open ticket that is not yet due must have overdue = false, not NULL")
-            #expect(sla.rows.count == 5)
+            #expect(sla.cells.count == 5)
 
             // Active role holders: revoked (gwen) and rejected (gil) people do not count.
             let holders = try await reports.table(.roleHolders)
             #expect(holders.columns == ["organisation_id", "role", "holders", "holder_emails"])
             #expect(
-                holders.rows == [
+                holders.cells == [
                     [nil, "spor-unaffiliated-user", "1", "{\(w.mail("uma"))}"],
                     [b, superUser, "1", "{\(w.mail("bea"))}"],
                     [c, superUser, "2", "{\(w.mail("carl")),\(w.mail("cora"))}"],
@@ -183,7 +183,7 @@ struct ReportingTests {
                     "decisions",
                 ])
             #expect(
-                activity.rows == [
+                activity.cells == [
                     ["2025-01-06", b, w.id("desk1"), w.mail("desk1"), "ema-service-desk", "approved", "1"],
                     ["2025-01-14", c, w.id("desk1"), w.mail("desk1"), "ema-service-desk", "approved", "1"],
                     ["2025-01-20", d, w.id("desk2"), w.mail("desk2"), "ema-service-desk", "rejected", "1"],
@@ -216,7 +216,7 @@ struct ReportingTests {
                 return [parts[0], parts[1], count, "0", "0", "0", "0", count, nil, nil]
             }
             #expect(
-                funnel.rows == [
+                funnel.cells == [
                     // super user, January: 6 h, 12 h, 34 h → median 12, p90 = 12 + 0.8 × 22 = 29.6
                     ["2025-01-01", superUser, "3", "2", "1", "0", "0", "0", "12.0", "29.6"],
                     ["2025-01-01", "spor-unaffiliated-user", "1", "1", "0", "0", "0", "0", "0.0", "0.0"],
@@ -290,24 +290,24 @@ struct ReportingTests {
             #expect(try await reports.json(.serviceDeskSLA, organisation: OrganisationID(number: 999_999_999)) == "[]")
 
             // Filtering by organisation: per-organisation reports keep that organisation's rows only.
-            #expect(try await reports.table(.pendingAccessRequests, organisation: w.gamma).rows.map { $0[0] } == [c])
-            #expect(try await reports.table(.pendingAccessRequests, organisation: w.alpha).rows.map { $0[3] } == ["1-7 days", "< 1 day"])
-            #expect(try await reports.table(.serviceDeskSLA, organisation: w.beta).rows.map { $0[0] } == [w.tkt("B1")])
+            #expect(try await reports.table(.pendingAccessRequests, organisation: w.gamma).cells.map { $0[0] } == [c])
+            #expect(try await reports.table(.pendingAccessRequests, organisation: w.alpha).cells.map { $0[3] } == ["1-7 days", "< 1 day"])
+            #expect(try await reports.table(.serviceDeskSLA, organisation: w.beta).cells.map { $0[0] } == [w.tkt("B1")])
             #expect(
-                try await reports.table(.organisationsWithoutSuperUser, organisation: w.alpha).rows.map { $0[3] }
+                try await reports.table(.organisationsWithoutSuperUser, organisation: w.alpha).cells.map { $0[3] }
                     == [w.req("A1"), w.req("A2")])
-            #expect(try await reports.table(.organisationsWithoutSuperUser, organisation: w.gamma).rows.isEmpty)
+            #expect(try await reports.table(.organisationsWithoutSuperUser, organisation: w.gamma).cells.isEmpty)
             #expect(
-                try await reports.table(.roleHolders, organisation: w.gamma).rows.map { $0[1] }
+                try await reports.table(.roleHolders, organisation: w.gamma).cells.map { $0[1] }
                     == ["spor-industry-super-user", "spor-industry-user"])
-            #expect(try await reports.table(.approvalActivity, organisation: w.delta).rows.map { $0[1] } == [d])
-            #expect(try await reports.table(.organisationsWithSingleSuperUser, organisation: w.gamma).rows.isEmpty)
-            #expect(try await reports.table(.serviceDeskSLA, organisation: w.alpha).rows.map { $0[1] } == [a, a])
+            #expect(try await reports.table(.approvalActivity, organisation: w.delta).cells.map { $0[1] } == [d])
+            #expect(try await reports.table(.organisationsWithSingleSuperUser, organisation: w.gamma).cells.isEmpty)
+            #expect(try await reports.table(.serviceDeskSLA, organisation: w.alpha).cells.map { $0[1] } == [a, a])
             // Funnel and OMS change requests have no organisation: the filter does not apply.
             #expect(try await reports.table(.requestFunnel, organisation: w.gamma) == reports.table(.requestFunnel))
             // Paging.
             let page = try await reports.table(.approvalActivity, limit: 2, offset: 1)
-            #expect(page.rows.map { $0[0] } == ["2025-01-14", "2025-01-20"])
+            #expect(page.cells.map { $0[0] } == ["2025-01-14", "2025-01-20"])
         }
     }
 }

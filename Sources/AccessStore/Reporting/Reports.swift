@@ -4,7 +4,7 @@ import Logging
 import PostgresNIO
 
 extension ReportName {
-    /// Stable row order of each report.
+    /// Stable row order of each report (the same as `spor_report`'s).
     var orderBy: String {
         switch self {
         case .organisationsWithoutSuperUser: "organisation_id, requested_at NULLS LAST, access_request_id"
@@ -19,56 +19,61 @@ extension ReportName {
     }
 }
 
-/// A report's rows: column names in view order, values as text (NULL as nil).
-public struct ReportTable: Sendable, Equatable {
-    public let columns: [String]
-    public let rows: [[String?]]
-
-    public init(columns: [String], rows: [[String?]]) {
-        self.columns = columns
-        self.rows = rows
-    }
-
-    /// RFC 4180 CSV: header row, CRLF line ends, fields quoted when they hold a comma, quote or line break.
-    public func csv() -> String {
-        func field(_ value: String?) -> String {
-            guard let value else { return "" }
-            if value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
-                return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-            }
-            return value
-        }
-        return ([columns.map(field)] + rows.map { $0.map(field) }).map { $0.joined(separator: ",") + "\r\n" }.joined()
-    }
-
-    /// An aligned text table for terminals.
-    public func text() -> String {
-        let cells = [columns] + rows.map { $0.map { $0 ?? "" } }
-        let widths = columns.indices.map { column in cells.map { $0[column].count }.max() ?? 0 }
-        func line(_ row: [String]) -> String {
-            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }
-        let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
-        return ([line(columns), rule] + rows.map { line($0.map { $0 ?? "" }) }).joined(separator: "\n")
-            + "\n(\(rows.count) row\(rows.count == 1 ? "" : "s"))"
-    }
-}
-
-/// Reads reports. Each read is one transaction acting as `spor_reporting`, so it sees exactly what analysts see.
+/// The one reader of the reporting views. Every read is one statement returning a `ReportPage`'s JSON:
+///
+/// - for an account (the API): `spor_report`, which applies R13 in SQL (staff: everything; super users: the
+///   per-organisation reports of their own organisations; anyone else: not found);
+/// - for analysts (the `report` command): the view itself, read as `spor_reporting`, so it shows exactly what an
+///   analyst's own SQL would, in PostgreSQL's text form (`table`) or typed (`typedPage`).
 public struct Reports: Sendable {
     let database: Database
     var logger: Logger { database.logger }
 
-    /// `client` may be any login that can switch to the reporting role (the owner, or an analyst's own).
+    /// Reads for accounts, through `database` (the application role).
+    public init(database: Database) { self.database = database }
+
+    /// Reads as analysts: `client` may be any login that can switch to the reporting role (the owner, or an analyst's own).
     public init(client: PostgresClient, logger: Logger) {
         self.database = Database(client: client, logger: logger, role: DatabaseRole.reporting)
     }
 
-    /// The rows of a report, optionally for one organisation; `limit`/`offset` page the long ones.
-    public func table(
-        _ report: ReportName, organisation: OrganisationID? = nil, limit: Int = 10_000, offset: Int = 0
-    ) async throws -> ReportTable {
+    /// A page of `report` as the signed-in account may see it (R13), filtered by organisation and time.
+    public func page(
+        _ report: ReportName, actor caller: any Caller, organisation: OrganisationID?, from: Date?, to: Date?, limit: Int, offset: Int
+    ) async throws -> ReportPage {
+        let json = try await database.transaction(as: caller) { connection, _ in
+            try await connection.first(
+                """
+                SELECT spor_report(\(report.rawValue), \(organisation?.rawValue), \(from), \(to), \(Int32(clamping: limit)),
+                                   \(Int32(clamping: offset)))::text
+                """, as: String.self, logger: logger) ?? "{}"
+        }
+        return try ReportPage(json: json)
+    }
+
+    /// The rows of a report as analysts see them in psql (every cell as PostgreSQL's text, NULL as null),
+    /// optionally for one organisation; `limit`/`offset` page the long ones.
+    public func table(_ report: ReportName, organisation: OrganisationID? = nil, limit: Int = 10_000, offset: Int = 0) async throws
+        -> ReportPage
+    {
+        try await analystPage(report, organisation: organisation, limit: limit, offset: offset, asText: true)
+    }
+
+    /// The same rows with JSON types (numbers as numbers, arrays as arrays).
+    public func typedPage(_ report: ReportName, organisation: OrganisationID? = nil, limit: Int = 10_000, offset: Int = 0) async throws
+        -> ReportPage
+    {
+        try await analystPage(report, organisation: organisation, limit: limit, offset: offset, asText: false)
+    }
+
+    /// The typed rows as a JSON array of objects, keys in view order.
+    public func json(_ report: ReportName, organisation: OrganisationID? = nil, limit: Int = 10_000, offset: Int = 0) async throws -> String {
+        try await typedPage(report, organisation: organisation, limit: limit, offset: offset).json()
+    }
+
+    private func analystPage(_ report: ReportName, organisation: OrganisationID?, limit: Int, offset: Int, asText: Bool) async throws
+        -> ReportPage
+    {
         try await database.transaction { connection in
             let columns = try await connection.all(
                 """
@@ -76,39 +81,24 @@ public struct Reports: Sendable {
                 WHERE table_schema = 'reporting' AND table_name = \(report.rawValue) ORDER BY ordinal_position
                 """, as: String.self, logger: logger)
             // Identifiers come from the catalogue and the enum, never from input; values are bound.
-            let cells = columns.map { "\"\($0)\"::text" }.joined(separator: ", ")
-            let query = Self.query(
-                select: "to_json(ARRAY[\(cells)])::text", report: report, organisation: organisation, limit: limit, offset: offset)
-            let rows = try await connection.all(query, as: String.self, logger: logger).map { text -> [String?] in
-                let values = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [Any] ?? []
-                return values.map { $0 as? String }
+            let cells = columns.map { "v.\"\($0)\"" + (asText ? "::text" : "") }.joined(separator: ", ")
+            var bindings = PostgresBindings()
+            var filter = ""
+            if let organisation, report.isPerOrganisation {
+                bindings.append(organisation.rawValue)
+                filter = "WHERE organisation_id = $1"
             }
-            return ReportTable(columns: columns, rows: rows)
-        }
-    }
-
-    /// `SELECT <select> FROM reporting.<view> [WHERE organisation_id = $1] ORDER BY … LIMIT … OFFSET …`.
-    static func query(select: String, report: ReportName, organisation: OrganisationID?, limit: Int, offset: Int) -> PostgresQuery {
-        var bindings = PostgresBindings()
-        var sql = "SELECT \(select) FROM reporting.\(report.rawValue) v"
-        if let organisation, report.isPerOrganisation {
-            bindings.append(organisation.rawValue)
-            sql += " WHERE organisation_id = $1"
-        }
-        bindings.append(limit)
-        bindings.append(offset)
-        sql += " ORDER BY \(report.orderBy) LIMIT $\(bindings.count - 1) OFFSET $\(bindings.count)"
-        return PostgresQuery(unsafeSQL: sql, binds: bindings)
-    }
-
-    /// The rows of a report as a JSON array of objects (columns in view order, numbers as numbers).
-    public func json(_ report: ReportName, organisation: OrganisationID? = nil, limit: Int = 10_000, offset: Int = 0) async throws -> String {
-        try await database.transaction { connection in
-            let inner = Self.query(select: "*", report: report, organisation: organisation, limit: limit, offset: offset)
-            let query = PostgresQuery(
-                unsafeSQL: "SELECT coalesce(json_agg(v ORDER BY \(report.orderBy)), '[]'::json)::text FROM (\(inner.sql)) v",
-                binds: inner.binds)
-            return try await connection.first(query, as: String.self, logger: logger) ?? "[]"
+            bindings.append(limit)
+            bindings.append(offset)
+            bindings.append(columns)
+            let n = bindings.count
+            let sql = """
+                SELECT json_build_object('columns', to_json($\(n)::text[]),
+                                         'rows', coalesce(json_agg(json_build_array(\(cells)) ORDER BY \(report.orderBy)), '[]'::json))::text
+                FROM (SELECT * FROM reporting.\(report.rawValue) v \(filter) ORDER BY \(report.orderBy) LIMIT $\(n - 2) OFFSET $\(n - 1)) v
+                """
+            let json = try await connection.first(PostgresQuery(unsafeSQL: sql, binds: bindings), as: String.self, logger: logger) ?? "{}"
+            return try ReportPage(json: json)
         }
     }
 }
