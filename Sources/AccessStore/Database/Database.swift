@@ -59,15 +59,39 @@ public struct Database: Sendable {
         try await run(caller: caller, body)
     }
 
+    /// Runs one statement on its own, in the implicit transaction of that statement: one round trip. For the
+    /// command and facts functions, which authenticate the caller's token themselves and are SECURITY DEFINER, so
+    /// they run as their owner whatever the login (no role switch is needed, or made). Returns the first row.
+    /// Serialization failures and deadlocks are retried as in `transaction`; in dry-run mode the statement runs in
+    /// a transaction that is rolled back.
+    package func call(_ query: PostgresQuery) async throws -> PostgresRow? {
+        if dryRun {
+            return try await transaction { connection in try await connection.query(query, logger: logger).first { _ in true } }
+        }
+        return try await retrying {
+            try await client.withConnection { connection in
+                try await connection.query(query, logger: logger).first { _ in true }
+            }
+        }
+    }
+
     private func run<T: Sendable>(
         caller: (any Caller)?, _ body: @Sendable (PostgresConnection, AccountID?) async throws -> T
     ) async throws -> T {
+        try await retrying {
+            try await client.withConnection { connection in
+                try await Self.transaction(on: connection, role: role, caller: caller, dryRun: dryRun, logger: logger, body)
+            }
+        }
+    }
+
+    /// Runs `work`, again (up to `maximumAttempts`) when PostgreSQL reports a serialization failure or deadlock;
+    /// errors come out mapped (`StoreErrors.map`).
+    private func retrying<T: Sendable>(_ work: () async throws -> T) async throws -> T {
         var attempt = 1
         while true {
             do {
-                return try await client.withConnection { connection in
-                    try await Self.transaction(on: connection, role: role, caller: caller, dryRun: dryRun, logger: logger, body)
-                }
+                return try await work()
             } catch {
                 let mapped = StoreErrors.map(error)
                 if case StoreError.retryable = mapped, attempt < maximumAttempts {

@@ -29,128 +29,31 @@ public struct AccessRequestStore: Sendable {
     // MARK: Submit
 
     /// Files a request (R3–R9); the unaffiliated role is approved and granted at once (R5).
+    ///
+    /// Two statements, each its own transaction: the facts the Swift policy decides on (`spor_submission_facts`),
+    /// then, if it says yes, the command (`spor_file_request`), which authenticates, takes the organisation lock in
+    /// shared mode, writes, audits and queues the messages, while the triggers decide again under the lock.
     public func submit(
         actor caller: any Caller, role: Role, organisation: OrganisationID?, justification: String?
     ) async throws -> Submission {
-        try await database.transaction(as: caller) { connection, actor in
-            var organisationExists = false
-            var superUsers = 0
-            if let organisation {
-                organisationExists =
-                    try await connection.first(
-                        "SELECT true FROM organisations WHERE id = \(organisation.rawValue) AND status = 'active'",
-                        as: Bool.self, logger: logger) != nil
-                if organisationExists {
-                    try await Self.lock(organisation, connection, logger)
-                    superUsers = try await Self.activeSuperUsers(organisation, connection, logger)
-                }
-            }
+        if policy == .enforced {
             guard
-                let facts = try await connection.first(
-                    """
-                    SELECT a.status = 'active',
-                           a.security_questions_waived OR EXISTS (SELECT 1 FROM security_answers s WHERE s.account_id = a.id),
-                           EXISTS (SELECT 1 FROM access_requests r WHERE r.requester_id = a.id AND r.role = \(role.rawValue)
-                                   AND r.organisation_id IS NOT DISTINCT FROM \(organisation?.rawValue) AND r.status = 'pending'),
-                           EXISTS (SELECT 1 FROM role_assignments g WHERE g.account_id = a.id AND g.role = \(role.rawValue)
-                                   AND g.organisation_id IS NOT DISTINCT FROM \(organisation?.rawValue) AND g.revoked_at IS NULL),
-                           now(),
-                           extract(epoch FROM s.unaffiliated_activation_delay)::float8,
-                           extract(epoch FROM s.request_lifetime)::float8
-                    FROM accounts a, settings s WHERE a.id = \(actor.rawValue)
-                    """,
-                    as: (Bool, Bool, Bool, Bool, Date, Double, Double).self, logger: logger)
+                let row = try await database.call(
+                    "SELECT * FROM spor_submission_facts(\(caller.bearerToken), \(role.rawValue), \(organisation?.rawValue))")
             else { throw Refusal(.notFound, .r13, "The signed-in account no longer exists.") }
-            let (active, questionsSet, pending, holds, now, delay, lifetime) = facts
-
-            let decision: SubmissionDecision
-            switch policy {
-            case .enforced:
-                decision = try ApprovalPolicy.submit(
-                    SubmissionFacts(
-                        requester: actor, accountActive: active, securityQuestionsSet: questionsSet, role: role,
-                        organisation: organisation, organisationExists: organisationExists,
-                        organisationActiveSuperUsers: superUsers, hasPendingRequestForSameRole: pending, holdsRole: holds,
-                        now: now, activationDelay: delay, requestLifetime: lifetime)
-                ).get()
-            case .databaseOnly:
-                // What the request would be if it were valid; the triggers decide whether it is.
-                let kind = ApprovalPolicy.currentApproverKind(role: role, organisationActiveSuperUsers: superUsers)
-                decision =
-                    role == .unaffiliatedUser
-                    ? SubmissionDecision(status: .approved, approverKind: kind, expiresAt: nil, grantEffectiveFrom: now.addingTimeInterval(delay))
-                    : SubmissionDecision(status: .pending, approverKind: kind, expiresAt: now.addingTimeInterval(lifetime), grantEffectiveFrom: nil)
-            }
-
-            guard
-                let id = try await connection.first(
-                    """
-                    INSERT INTO access_requests (organisation_id, requester_id, role, justification, status, approver_kind,
-                                                 expires_at, decided_at)
-                    VALUES (\(organisation?.rawValue), \(actor.rawValue), \(role.rawValue), \(justification),
-                            \(decision.status.rawValue), \(decision.approverKind.rawValue), \(decision.expiresAt),
-                            \(decision.status == .approved ? now : nil))
-                    RETURNING id
-                    """, as: Int64.self, logger: logger)
-            else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R13", message: "the request was not stored") }
-            let request = try await Self.load(AccessRequestID(id), connection, logger)
-            try await Journal.audit(
-                connection,
-                actor: actor,
-                organisation: organisation,
-                action: .requestSubmitted,
-                subject: .init(type: .accessRequest, id: String(id)),
-                after: ["role": role.rawValue, "status": decision.status.rawValue, "approverKind": decision.approverKind.rawValue],
-                logger: logger)
-            let requesterEmail = try await Self.email(of: actor, connection, logger)
-
-            var grant: RoleAssignment?
-            if let effectiveFrom = decision.grantEffectiveFrom {
-                grant = try await Self.grant(request, effectiveFrom: effectiveFrom, firstSuperUser: false, actor: actor, connection, logger)
-                try await Journal.notify(
-                    connection,
-                    organisation: nil,
-                    recipient: actor,
-                    email: requesterEmail,
-                    Journal.Message(
-                        template: .requestDecided, subject: "Your access request \(id) is approved",
-                        body:
-                            "The system approved your request for the SPOR Unaffiliated User role. It is effective from \(Self.format(effectiveFrom))."
-                    ),
-                    about: .init(type: .accessRequest, id: String(id)),
-                    logger: logger)
-            } else if let organisation {
-                switch decision.approverKind {
-                case .emaServiceDesk:
-                    try await Journal.notify(
-                        connection,
-                        organisation: organisation,
-                        recipient: actor,
-                        email: requesterEmail,
-                        Journal.Message(
-                            template: .requestFiledFirstSuperUser, subject: "Your access request \(id): open a service desk ticket",
-                            body: """
-                                Your request \(id) for the SPOR Industry Super User role of \(organisation) is approved by the EMA \
-                                service desk. Open a service request with "SPOR super user role access – request ID \(id)" in the \
-                                subject and attach the signed SPOR User Affiliation Template Letter.
-                                """),
-                        about: .init(type: .accessRequest, id: String(id)),
-                        logger: logger)
-                default:
-                    try await Journal.notifySuperUsers(
-                        connection,
-                        organisation: organisation,
-                        Journal.Message(
-                            template: .requestFiled, subject: "New access request \(id) for \(organisation)",
-                            body:
-                                "\(requesterEmail) asks for the role \(role.rawValue) in \(organisation). Approve or reject it in the Account Management portal."
-                        ),
-                        about: .init(type: .accessRequest, id: String(id)),
-                        logger: logger)
-                }
-            }
-            return Submission(request: request, grant: grant)
+            let (actor, active, questionsSet, organisationExists, superUsers, pending, holds, now, delay, lifetime) = try row.decode(
+                (UUID, Bool, Bool, Bool, Int32, Bool, Bool, Date, Double, Double).self)
+            _ = try ApprovalPolicy.submit(
+                SubmissionFacts(
+                    requester: AccountID(actor), accountActive: active, securityQuestionsSet: questionsSet, role: role,
+                    organisation: organisation, organisationExists: organisationExists,
+                    organisationActiveSuperUsers: Int(superUsers), hasPendingRequestForSameRole: pending, holdsRole: holds,
+                    now: now, activationDelay: delay, requestLifetime: lifetime)
+            ).get()
         }
+        let outcome = try await command(
+            "SELECT * FROM spor_file_request(\(caller.bearerToken), \(role.rawValue), \(organisation?.rawValue), \(justification))")
+        return Submission(request: outcome.request, grant: outcome.grant)
     }
 
     // MARK: Decide
@@ -159,205 +62,67 @@ public struct AccessRequestStore: Sendable {
     /// organisation of the address used (`/organisations/{orgId}/...`): a request of another one is not found (R13).
     /// When the organisation has gained a super user since a first-super-user request was filed, the request is
     /// re-routed to its super users (committed) and the service desk is refused (R11).
+    ///
+    /// One read of the facts (`spor_decision_facts`), then one command (`spor_decide_request`): lock in the mode
+    /// the decision needs, re-route if due, decide (the triggers again, under the lock), grant, resolve the ticket,
+    /// audit, messages.
     public func decide(
         actor caller: any Caller, request id: AccessRequestID, channel: DecisionChannel, action: DecisionAction,
         comment: String? = nil, expectedOrganisation: OrganisationID? = nil
     ) async throws -> Decision {
-        let result: Result<Decision, Refusal> = try await database.transaction(as: caller) { connection, actor in
-            var request = try await Self.load(id, connection, logger)
-            if let expectedOrganisation, request.organisation != expectedOrganisation {
-                throw Refusal(.notFound, .r13, "Access request \(id) not found.")
+        // A decision races with changes of the super-user set only rarely; when the command finds the routing out of
+        // date it re-routes and stops, and the decision is made again on the new facts.
+        for _ in 1..<3 {
+            if let decision = try await decideOnce(caller, id, channel: channel, action: action, comment: comment, expectedOrganisation) {
+                return decision
             }
-            let (superUsers, actorIsSuperUser) = try await Self.lockedFacts(request.organisation, actor: actor, connection, logger)
-            let staffRoles = try await Self.staffRoles(of: actor, connection, logger)
-            let hasTicket =
-                try await connection.first(
-                    "SELECT true FROM service_desk_tickets WHERE access_request_id = \(id.rawValue) AND status = 'open' LIMIT 1",
-                    as: Bool.self, logger: logger) ?? false
-            let now = try await Self.now(connection, logger)
-            var facts = DecisionFacts(
-                request: request.snapshot, actor: Actor(id: actor, staffRoles: staffRoles), channel: channel,
-                actorIsActiveSuperUser: actorIsSuperUser, organisationActiveSuperUsers: superUsers,
-                hasValidTicket: hasTicket, now: now)
-
-            if ApprovalPolicy.rerouteNeeded(facts), let organisation = request.organisation {
-                let kind = ApprovalPolicy.currentApproverKind(role: request.role, organisationActiveSuperUsers: superUsers)
-                request = try await reroute(request, organisation: organisation, to: kind, actor: actor, connection)
-                facts.request = request.snapshot
-            }
-            let outcome: DecisionOutcome
-            switch policy {
-            case .enforced:
-                switch ApprovalPolicy.decide(facts, action) {
-                case .success(let value): outcome = value
-                case .failure(let refusal): return .failure(refusal)  // commits the re-route, if any
-                }
-            case .databaseOnly:
-                switch action {
-                case .approve: outcome = .approved(grant: request.role, firstSuperUser: request.approverKind == .emaServiceDesk)
-                case .reject(let reason): outcome = .rejected(reason: reason)
-                }
-            }
-            return .success(try await write(outcome, request: request, actor: actor, comment: comment, connection))
         }
-        return try result.get()
+        guard let decision = try await decideOnce(caller, id, channel: channel, action: action, comment: comment, expectedOrganisation)
+        else { throw StoreError.retryable }
+        return decision
     }
 
-    /// Records the routing decided now (R11), audits it, and tells the new approvers (or, for the EMA service desk,
-    /// the requester, who must open a ticket).
-    private func reroute(
-        _ request: AccessRequest, organisation: OrganisationID, to kind: ApproverKind, actor: AccountID, _ connection: PostgresConnection
-    ) async throws -> AccessRequest {
-        try await connection.query(
-            "UPDATE access_requests SET approver_kind = \(kind.rawValue) WHERE id = \(request.id.rawValue)", logger: logger)
-        try await Journal.audit(
-            connection,
-            actor: actor,
-            organisation: organisation,
-            action: .requestRerouted,
-            subject: .init(type: .accessRequest, id: String(request.id.rawValue)),
-            before: ["approverKind": request.approverKind.rawValue],
-            after: ["approverKind": kind.rawValue],
-            logger: logger)
-        if kind == .organisationSuperUsers {
-            try await Journal.notifySuperUsers(
-                connection,
-                organisation: organisation,
-                Journal.Message(
-                    template: .requestFiled, subject: "Access request \(request.id) is now yours to decide",
-                    body: "\(organisation) has a super user now, so request \(request.id) for \(request.role.rawValue) is decided by its super users."
-                ),
-                about: .init(type: .accessRequest, id: String(request.id.rawValue)),
-                logger: logger)
-        } else {
-            let email = try await Self.email(of: request.requester, connection, logger)
-            try await Journal.notify(
-                connection,
-                organisation: organisation,
-                recipient: request.requester,
-                email: email,
-                Journal.Message(
-                    template: .requestFiledFirstSuperUser, subject: "Your access request \(request.id): open a service desk ticket",
-                    body: """
-                        \(organisation) has no super user any more, so your request \(request.id) is approved by the EMA service desk. \
-                        Open a service request with "SPOR super user role access – request ID \(request.id)" in the subject and \
-                        attach the signed SPOR User Affiliation Template Letter.
-                        """),
-                about: .init(type: .accessRequest, id: String(request.id.rawValue)),
-                logger: logger)
+    /// One decision: nil when the command re-routed the request instead.
+    private func decideOnce(
+        _ caller: any Caller, _ id: AccessRequestID, channel: DecisionChannel, action: DecisionAction, comment: String?,
+        _ expectedOrganisation: OrganisationID?
+    ) async throws -> Decision? {
+        let facts = try await decisionFacts(caller, id, expectedOrganisation: expectedOrganisation)
+        var decision = DecisionFacts(
+            request: facts.request.snapshot, actor: Actor(id: facts.actor, staffRoles: facts.staffRoles), channel: channel,
+            actorIsActiveSuperUser: facts.actorIsSuperUser, organisationActiveSuperUsers: facts.superUsers,
+            hasValidTicket: facts.hasOpenTicket, now: facts.now)
+        let reroute = ApprovalPolicy.rerouteNeeded(decision)
+        if reroute {
+            decision.request.approverKind = ApprovalPolicy.currentApproverKind(
+                role: facts.request.role, organisationActiveSuperUsers: facts.superUsers)
         }
-        return try await Self.load(request.id, connection, logger)
-    }
-
-    private func write(
-        _ outcome: DecisionOutcome, request: AccessRequest, actor: AccountID, comment: String?, _ connection: PostgresConnection
-    ) async throws -> Decision {
-        let id = request.id.rawValue
-        let status: RequestStatus
-        let reason: String?
-        switch outcome {
-        case .approved: (status, reason) = (.approved, comment)
-        case .rejected(let why): (status, reason) = (.rejected, why)
+        if policy == .enforced, case .failure(let refusal) = ApprovalPolicy.decide(decision, action) {
+            if reroute {  // the re-route stands, whatever the decision
+                _ = try await command("SELECT * FROM spor_reroute_request(\(caller.bearerToken), \(id.rawValue))")
+            }
+            throw refusal
         }
-        try await connection.query(
-            """
-            UPDATE access_requests SET status = \(status.rawValue), decided_by = \(actor.rawValue), decided_at = now(),
-                   decision_reason = \(reason)
-            WHERE id = \(id)
-            """, logger: logger)
-        try await Journal.audit(
-            connection,
-            actor: actor,
-            organisation: request.organisation,
-            action: status == .approved ? .requestApproved : .requestRejected,
-            subject: .init(type: .accessRequest, id: String(id)),
-            before: ["status": "pending"],
-            after: ["status": status.rawValue, "reason": reason ?? ""],
-            logger: logger)
-        let decided = try await Self.load(request.id, connection, logger)
-        var grant: RoleAssignment?
-        if case .approved(_, let first) = outcome {
-            grant = try await Self.grant(decided, effectiveFrom: nil, firstSuperUser: first, actor: actor, connection, logger)
+        let (approve, reason): (Bool, String?)
+        switch action {
+        case .approve: (approve, reason) = (true, comment)
+        case .reject(let why): (approve, reason) = (false, why)
         }
-        // A first-super-user decision resolves its open service desk ticket in the same transaction (R10).
-        if request.approverKind == .emaServiceDesk {
-            try await resolveTickets(of: request, resolution: status, comment: reason, actor: actor, connection)
-        }
-        let email = try await Self.email(of: request.requester, connection, logger)
-        let place = request.organisation.map { " in \($0)" } ?? ""
-        try await Journal.notify(
-            connection,
-            organisation: request.organisation,
-            recipient: request.requester,
-            email: email,
-            Journal.Message(
-                template: .requestDecided, subject: "Your access request \(id) is \(status.rawValue)",
-                body: "Your request for the role \(request.role.rawValue)\(place) was \(status.rawValue)."
-                    + (reason.map { " Comment: \($0)" } ?? "")),
-            about: .init(type: .accessRequest, id: String(id)),
-            logger: logger)
-        return Decision(request: decided, grant: grant)
-    }
-
-    private func resolveTickets(
-        of request: AccessRequest, resolution: RequestStatus, comment: String?, actor: AccountID, _ connection: PostgresConnection
-    ) async throws {
-        let tickets = try await connection.all(
-            "SELECT id FROM service_desk_tickets WHERE access_request_id = \(request.id.rawValue) AND status = 'open'",
-            as: Int64.self, logger: logger)
-        let email = try await Self.email(of: request.requester, connection, logger)
-        for ticket in tickets {
-            try await connection.query(
-                """
-                UPDATE service_desk_tickets SET status = 'resolved', resolution = \(resolution.rawValue),
-                       resolution_comment = \(comment), resolved_by = \(actor.rawValue), resolved_at = now()
-                WHERE id = \(ticket)
-                """, logger: logger)
-            try await Journal.audit(
-                connection,
-                actor: actor,
-                organisation: request.organisation,
-                action: .ticketResolved,
-                subject: .init(type: .serviceDeskTicket, id: String(ticket)),
-                before: ["status": "open"],
-                after: ["status": "resolved", "resolution": resolution.rawValue],
-                logger: logger)
-            try await Journal.notify(
-                connection,
-                organisation: request.organisation,
-                recipient: request.requester,
-                email: email,
-                Journal.Message(
-                    template: .ticketResolved, subject: "Service request \(ticket) is resolved",
-                    body: "The EMA service desk resolved your service request \(ticket) for access request \(request.id): \(resolution.rawValue)."),
-                about: .init(type: .serviceDeskTicket, id: String(ticket)),
-                logger: logger)
-        }
+        let outcome = try await command(
+            "SELECT * FROM spor_decide_request(\(caller.bearerToken), \(id.rawValue), \(approve), \(reason), \(policy == .enforced))")
+        if outcome.rerouted { return nil }
+        return Decision(request: outcome.request, grant: outcome.grant)
     }
 
     // MARK: Cancel, expire
 
     /// Cancels one's own pending request (R18).
     public func cancel(actor caller: any Caller, request id: AccessRequestID) async throws -> AccessRequest {
-        try await database.transaction(as: caller) { connection, actor in
-            let request = try await Self.load(id, connection, logger)
-            if policy == .enforced {
-                try ApprovalPolicy.cancel(request: request.snapshot, actor: actor).get()
-            }
-            try await connection.query(
-                "UPDATE access_requests SET status = 'cancelled', decided_by = \(actor.rawValue), decided_at = now() WHERE id = \(id.rawValue)",
-                logger: logger)
-            try await Journal.audit(
-                connection,
-                actor: actor,
-                organisation: request.organisation,
-                action: .requestCancelled,
-                subject: .init(type: .accessRequest, id: String(id.rawValue)),
-                before: ["status": request.status.rawValue],
-                after: ["status": "cancelled"],
-                logger: logger)
-            return try await Self.load(id, connection, logger)
+        if policy == .enforced {
+            let facts = try await decisionFacts(caller, id, expectedOrganisation: nil)
+            try ApprovalPolicy.cancel(request: facts.request.snapshot, actor: facts.actor).get()
         }
+        return try await command("SELECT * FROM spor_cancel_request(\(caller.bearerToken), \(id.rawValue))").request
     }
 
     /// Expires pending requests past their expiry time (R18); returns how many.
@@ -376,41 +141,75 @@ public struct AccessRequestStore: Sendable {
         actor caller: any Caller, assignment id: Int64, channel: RevocationChannel?, reason: String? = nil,
         expectedOrganisation: OrganisationID? = nil
     ) async throws -> RoleAssignment {
-        try await database.transaction(as: caller) { connection, actor in
-            var assignment = try await Self.loadAssignment(id, connection, logger)
-            if let expectedOrganisation, assignment.organisation != expectedOrganisation {
-                throw Refusal(.notFound, .r13, "Role assignment not found.")
-            }
-            let (superUsers, actorIsSuperUser) = try await Self.lockedFacts(assignment.organisation, actor: actor, connection, logger)
-            if assignment.organisation != nil {
-                assignment = try await Self.loadAssignment(id, connection, logger)  // as of the lock
-            }
-            let staffRoles = try await Self.staffRoles(of: actor, connection, logger)
-            let channel =
-                channel ?? ApprovalPolicy.revocationChannel(actor: Actor(id: actor, staffRoles: staffRoles), holder: assignment.account)
-            if policy == .enforced {
-                try ApprovalPolicy.revoke(
-                    RevocationFacts(
-                        assignment: assignment.snapshot, actor: Actor(id: actor, staffRoles: staffRoles), channel: channel,
-                        actorIsActiveSuperUser: actorIsSuperUser, organisationActiveSuperUsers: superUsers)
-                ).get()
-            }
-            try await connection.query(
-                """
-                UPDATE role_assignments SET revoked_at = now(), revoked_by = \(actor.rawValue), revoke_reason = \(reason)
-                WHERE id = \(id)
-                """, logger: logger)
-            try await Journal.audit(
-                connection,
-                actor: actor,
-                organisation: assignment.organisation,
-                action: channel == .own ? .roleDropped : .roleRevoked,
-                subject: .init(type: .roleAssignment, id: String(id)),
-                before: ["role": assignment.role.rawValue, "account": assignment.account.description],
-                after: ["revoked": "true"],
-                logger: logger)
-            return try await Self.loadAssignment(id, connection, logger)
+        guard let row = try await database.call("SELECT * FROM spor_revocation_facts(\(caller.bearerToken), \(id))")
+        else { throw Refusal(.notFound, .r13, "Role assignment not found.") }
+        let c = try row.decode((Int64, String?, UUID, String, Int64?, Bool, Date, Date?, UUID, [String], Int32, Bool).self)
+        let assignment = try RoleAssignment(row: (c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7))
+        let actor = Actor(id: AccountID(c.8), staffRoles: Set(c.9.compactMap(StaffRole.init(rawValue:))))
+        if let expectedOrganisation, assignment.organisation != expectedOrganisation {
+            throw Refusal(.notFound, .r13, "Role assignment not found.")
         }
+        let channel = channel ?? ApprovalPolicy.revocationChannel(actor: actor, holder: assignment.account)
+        if policy == .enforced {
+            try ApprovalPolicy.revoke(
+                RevocationFacts(
+                    assignment: assignment.snapshot, actor: actor, channel: channel, actorIsActiveSuperUser: c.11,
+                    organisationActiveSuperUsers: Int(c.10))
+            ).get()
+        }
+        guard
+            let revoked = try await database.call(
+                "SELECT * FROM spor_revoke_assignment(\(caller.bearerToken), \(id), \(reason), \(channel == .own))")
+        else { throw Refusal(.notFound, .r13, "Role assignment not found.") }
+        return try RoleAssignment(row: revoked.decode(RoleAssignment.Row.self))
+    }
+
+    // MARK: One statement each
+
+    /// What `spor_decision_facts` answers: the request as the caller may see it and what the policy decides on.
+    struct RequestFacts {
+        let request: AccessRequest
+        let actor: AccountID
+        let staffRoles: Set<StaffRole>
+        let superUsers: Int
+        let actorIsSuperUser: Bool
+        let hasOpenTicket: Bool
+        let now: Date
+    }
+
+    private func decisionFacts(
+        _ caller: any Caller, _ id: AccessRequestID, expectedOrganisation: OrganisationID?
+    ) async throws -> RequestFacts {
+        guard let row = try await database.call("SELECT * FROM spor_decision_facts(\(caller.bearerToken), \(id.rawValue))")
+        else { throw Refusal(.notFound, .r13, "Access request \(id) not found.") }
+        let c = try row.decode(
+            (Int64, String?, UUID, String, String?, String, String, Date, Date?, UUID?, Date?, String?, UUID, [String], Int32, Bool, Bool, Date)
+                .self)
+        let request = try AccessRequest(row: (c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7, c.8, c.9, c.10, c.11))
+        if let expectedOrganisation, request.organisation != expectedOrganisation {
+            throw Refusal(.notFound, .r13, "Access request \(id) not found.")
+        }
+        return RequestFacts(
+            request: request, actor: AccountID(c.12), staffRoles: Set(c.13.compactMap(StaffRole.init(rawValue:))),
+            superUsers: Int(c.14), actorIsSuperUser: c.15, hasOpenTicket: c.16, now: c.17)
+    }
+
+    /// Runs a command function returning `spor_request_outcome`: the request and the grant it made, if any.
+    private func command(_ query: PostgresQuery) async throws -> (request: AccessRequest, grant: RoleAssignment?, rerouted: Bool) {
+        guard let row = try await database.call(query) else {
+            throw StoreError.ruleViolation(code: "insert-failed", rule: "R13", message: "the command returned nothing")
+        }
+        let c = try row.decode(
+            (
+                Int64, String?, UUID, String, String?, String, String, Date, Date?, UUID?, Date?, String?,
+                Int64?, String?, UUID?, String?, Int64?, Bool?, Date?, Date?, Bool?
+            ).self)
+        let request = try AccessRequest(row: (c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7, c.8, c.9, c.10, c.11))
+        let rerouted = c.20 ?? false
+        guard let grant = c.12, let account = c.14, let role = c.15, let first = c.17, let effective = c.18 else {
+            return (request, nil, rerouted)
+        }
+        return (request, try RoleAssignment(row: (grant, c.13, account, role, c.16, first, effective, c.19)), rerouted)
     }
 
     // MARK: Reads
@@ -421,32 +220,6 @@ public struct AccessRequestStore: Sendable {
     }
 
     // MARK: Helpers shared by the commands
-
-    static func lock(_ organisation: OrganisationID, _ connection: PostgresConnection, _ logger: Logger) async throws {
-        try await connection.query("SELECT spor_lock_organisation(\(organisation.rawValue))", logger: logger)
-    }
-
-    /// Takes the organisation lock (R11, R14) and then reads, under it, its active super users and whether the actor
-    /// is one of them; no organisation: nothing to lock, no super users.
-    static func lockedFacts(
-        _ organisation: OrganisationID?, actor: AccountID, _ connection: PostgresConnection, _ logger: Logger
-    ) async throws -> (superUsers: Int, actorIsSuperUser: Bool) {
-        guard let organisation else { return (0, false) }
-        try await lock(organisation, connection, logger)
-        let superUsers = try await activeSuperUsers(organisation, connection, logger)
-        let actorIsSuperUser =
-            try await connection.first(
-                "SELECT spor_is_active_super_user(\(actor.rawValue), \(organisation.rawValue))", as: Bool.self, logger: logger) ?? false
-        return (superUsers, actorIsSuperUser)
-    }
-
-    static func activeSuperUsers(_ organisation: OrganisationID, _ connection: PostgresConnection, _ logger: Logger) async throws -> Int {
-        try await connection.first("SELECT spor_active_super_user_count(\(organisation.rawValue))", as: Int.self, logger: logger) ?? 0
-    }
-
-    static func now(_ connection: PostgresConnection, _ logger: Logger) async throws -> Date {
-        try await connection.first("SELECT now()", as: Date.self, logger: logger) ?? Date()
-    }
 
     /// The account's effective staff roles, in one query.
     static func staffRoles(of account: AccountID, _ connection: PostgresConnection, _ logger: Logger) async throws -> Set<StaffRole> {
@@ -462,31 +235,6 @@ public struct AccessRequestStore: Sendable {
         return email
     }
 
-    static func grant(
-        _ request: AccessRequest, effectiveFrom: Date?, firstSuperUser: Bool, actor: AccountID,
-        _ connection: PostgresConnection, _ logger: Logger
-    ) async throws -> RoleAssignment {
-        guard
-            let id = try await connection.first(
-                """
-                INSERT INTO role_assignments (organisation_id, account_id, role, source, access_request_id, first_super_user,
-                                              effective_from)
-                VALUES (\(request.organisation?.rawValue), \(request.requester.rawValue), \(request.role.rawValue), 'access-request',
-                        \(request.id.rawValue), \(firstSuperUser), coalesce(\(effectiveFrom), now()))
-                RETURNING id
-                """, as: Int64.self, logger: logger)
-        else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R4", message: "the role was not granted") }
-        try await Journal.audit(
-            connection,
-            actor: actor,
-            organisation: request.organisation,
-            action: .roleGranted,
-            subject: .init(type: .roleAssignment, id: String(id)),
-            after: ["role": request.role.rawValue, "account": request.requester.description, "accessRequest": String(request.id.rawValue)],
-            logger: logger)
-        return try await loadAssignment(id, connection, logger)
-    }
-
     static func load(_ id: AccessRequestID, _ connection: PostgresConnection, _ logger: Logger) async throws -> AccessRequest {
         guard
             let row = try await connection.first(
@@ -496,14 +244,4 @@ public struct AccessRequestStore: Sendable {
         return try AccessRequest(row: row)
     }
 
-    static func loadAssignment(_ id: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> RoleAssignment {
-        guard
-            let row = try await connection.first(
-                "SELECT \(unescaped: RoleAssignment.columns) FROM role_assignments WHERE id = \(id)",
-                as: RoleAssignment.Row.self, logger: logger)
-        else { throw Refusal(.notFound, .r13, "Role assignment not found.") }
-        return try RoleAssignment(row: row)
-    }
-
-    static func format(_ date: Date) -> String { date.formatted(.iso8601) }
 }
