@@ -65,14 +65,18 @@ public struct Database: Sendable {
     /// Serialization failures and deadlocks are retried as in `transaction`; in dry-run mode the statement runs in
     /// a transaction that is rolled back.
     package func call(_ query: PostgresQuery) async throws -> PostgresRow? {
-        if dryRun {
-            return try await transaction { connection in try await connection.query(query, logger: logger).first { _ in true } }
+        try await rows(query).first
+    }
+
+    /// Like `call`, every row (a read function's page).
+    package func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        @Sendable func collect(_ connection: PostgresConnection) async throws -> [PostgresRow] {
+            var rows: [PostgresRow] = []
+            for try await row in try await connection.query(query, logger: logger) { rows.append(row) }
+            return rows
         }
-        return try await retrying {
-            try await client.withConnection { connection in
-                try await connection.query(query, logger: logger).first { _ in true }
-            }
-        }
+        if dryRun { return try await transaction(collect) }
+        return try await retrying { try await client.withConnection(collect) }
     }
 
     private func run<T: Sendable>(

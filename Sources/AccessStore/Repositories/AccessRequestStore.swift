@@ -216,7 +216,7 @@ public struct AccessRequestStore: Sendable {
 
     /// A request the actor may see (R13: otherwise not found).
     public func request(_ id: AccessRequestID, actor caller: any Caller) async throws -> AccessRequest {
-        try await database.transaction(as: caller) { connection, actor in try await Self.load(id, connection, logger) }
+        try await decisionFacts(caller, id, expectedOrganisation: nil).request
     }
 
     // MARK: Helpers shared by the commands
