@@ -177,6 +177,11 @@ public struct AccessRequestStore: Sendable {
         let now: Date
     }
 
+    /// The request as the caller may see it, with what the policies decide on (one statement).
+    func facts(_ caller: any Caller, _ id: AccessRequestID) async throws -> RequestFacts {
+        try await decisionFacts(caller, id, expectedOrganisation: nil)
+    }
+
     private func decisionFacts(
         _ caller: any Caller, _ id: AccessRequestID, expectedOrganisation: OrganisationID?
     ) async throws -> RequestFacts {

@@ -3,8 +3,9 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// Audit events (R15) and notifications (R16), written inside the command's transaction. The vocabulary is
-/// AccessDomain's (`AuditAction`, `AuditSubject`, `NotificationTemplate`), whose raw values the SQL rules expect.
+/// Audit events (R15) of the commands that still run as transactions in Swift (administration, accounts); the
+/// access-request, ticket and OMS commands audit and queue their messages (R16) in their SQL functions (0021, 0023).
+/// The vocabulary is AccessDomain's (`AuditAction`, `AuditSubject`), whose raw values the SQL rules expect.
 enum Journal {
     /// What an event or a message is about: its kind and id.
     struct Subject: Sendable {
@@ -28,40 +29,6 @@ enum Journal {
             INSERT INTO audit_events (organisation_id, actor_id, action, subject_type, subject_id, before, after)
             VALUES (\(organisation?.rawValue), \(actor?.rawValue), \(action.rawValue), \(subject.type.rawValue), \(subject.id),
                     \(json(before))::jsonb, \(json(after))::jsonb)
-            """, logger: logger)
-    }
-
-    /// One message of the outbox.
-    struct Message: Sendable {
-        let template: NotificationTemplate
-        let subject: String
-        let body: String
-    }
-
-    static func notify(
-        _ connection: PostgresConnection, organisation: OrganisationID?, recipient: AccountID?, email: String,
-        _ message: Message, about subject: Subject, logger: Logger
-    ) async throws {
-        try await connection.query(
-            """
-            INSERT INTO notification_outbox (organisation_id, recipient_account_id, recipient_email, template, subject, body,
-                                             subject_type, subject_id)
-            VALUES (\(organisation?.rawValue), \(recipient?.rawValue), \(email), \(message.template.rawValue), \(message.subject),
-                    \(message.body), \(subject.type.rawValue), \(subject.id))
-            """, logger: logger)
-    }
-
-    /// Notifies every active super user of `organisation` (R16), in one statement.
-    static func notifySuperUsers(
-        _ connection: PostgresConnection, organisation: OrganisationID, _ message: Message, about subject: Subject, logger: Logger
-    ) async throws {
-        try await connection.query(
-            """
-            INSERT INTO notification_outbox (organisation_id, recipient_account_id, recipient_email, template, subject, body,
-                                             subject_type, subject_id)
-            SELECT \(organisation.rawValue), r.account_id, r.email, \(message.template.rawValue), \(message.subject), \(message.body),
-                   \(subject.type.rawValue), \(subject.id)
-            FROM spor_super_user_recipients(\(organisation.rawValue)) r
             """, logger: logger)
     }
 

@@ -37,105 +37,66 @@ public struct OMSChangeRequestStore: Sendable {
     }
 
     /// Files a request to add an organisation (R17). Its fields are the caller's to check (`ApprovalPolicy.validate`,
-    /// as the API does); the database requires only what its constraints say.
+    /// as the API does); the database requires only what its constraints say. One read of the facts (an effective
+    /// SPOR role), then one call (`spor_file_oms_change_request`) that stores the request and its documents and audits.
     public func file(actor caller: any Caller, _ draft: OMSChangeRequestDraft) async throws -> OMSChangeRequest {
-        let (name, country, city, address, justification) = (draft.name, draft.country, draft.city, draft.address, draft.justification)
-        return try await database.transaction(as: caller) { connection, actor in
-            if policy == .enforced {
-                let effective =
-                    try await connection.first(
-                        """
-                        SELECT EXISTS (SELECT 1 FROM role_assignments WHERE account_id = \(actor.rawValue) AND revoked_at IS NULL
-                                       AND effective_from <= now())
-                        """, as: Bool.self, logger: logger) ?? false
-                try ApprovalPolicy.canFileOMSChangeRequest(hasEffectiveSPORRole: effective).get()
-            }
-            guard
-                let id = try await connection.first(
-                    """
-                    INSERT INTO oms_change_requests (requester_id, name, country, city, address, justification)
-                    VALUES (\(actor.rawValue), \(name), \(country), \(city), \(address), \(justification)) RETURNING id
-                    """, as: Int64.self, logger: logger)
-            else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R17", message: "the change request was not stored") }
-            for upload in draft.documents {
-                let document = try await Documents.insert(upload, owner: actor, organisation: nil, connection, logger)
-                try await connection.query(
-                    "INSERT INTO oms_change_request_documents (change_request_id, document_id) VALUES (\(id), \(document))",
-                    logger: logger)
-            }
-            try await Journal.audit(
-                connection,
-                actor: actor,
-                organisation: nil,
-                action: .changeRequestFiled,
-                subject: .init(type: .omsChangeRequest, id: String(id)),
-                after: ["name": name, "country": country, "city": city],
-                logger: logger)
-            return try await Self.load(id, connection, logger)
+        if policy == .enforced {
+            let facts = try await self.facts(caller, nil)
+            try ApprovalPolicy.canFileOMSChangeRequest(hasEffectiveSPORRole: facts.hasEffectiveRole).get()
         }
+        let documents = draft.documents
+        guard
+            let row = try await database.call(
+                """
+                SELECT * FROM spor_file_oms_change_request(\(caller.bearerToken), \(draft.name), \(draft.country), \(draft.city),
+                    \(draft.address), \(draft.justification), \(documents.map(\.fileName)), \(documents.map(\.contentType.rawValue)),
+                    \(documents.map { ByteBuffer(bytes: $0.bytes) }))
+                """)
+        else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R17", message: "the change request was not stored") }
+        return try Self.changeRequest(row)
     }
 
     /// Approves (creating the organisation with the next ORG id) or rejects with a reason; the requester is notified.
+    /// One read of the facts, then one call (`spor_decide_oms_change_request`).
     public func decide(actor caller: any Caller, request id: Int64, approve: Bool, reason: String?) async throws -> OMSChangeRequest {
-        try await database.transaction(as: caller) { connection, actor in
-            let request = try await Self.load(id, connection, logger)
-            if policy == .enforced {
-                let staff = try await AccessRequestStore.staffRoles(of: actor, connection, logger)
-                try ApprovalPolicy.canDecideOMSChangeRequest(actor: Actor(id: actor, staffRoles: staff)).get()
-                try ApprovalPolicy.decideOMSChangeRequest(id: id, status: request.status, approve: approve, reason: reason).get()
-            }
-            var organisation: OrganisationID?
-            if approve {
-                guard
-                    let created = try await connection.first(
-                        "INSERT INTO organisations (name, country, city) VALUES (\(request.name), \(request.country), \(request.city)) RETURNING id",
-                        as: String.self, logger: logger
-                    ).flatMap(OrganisationID.init)
-                else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R17", message: "the organisation was not created") }
-                organisation = created
-                try await Journal.audit(
-                    connection,
-                    actor: actor,
-                    organisation: created,
-                    action: .organisationCreated,
-                    subject: .init(type: .organisation, id: created.rawValue),
-                    after: ["name": request.name, "changeRequest": String(id)],
-                    logger: logger)
-            }
-            let status: ChangeRequestStatus = approve ? .approved : .rejected
-            try await connection.query(
-                """
-                UPDATE oms_change_requests SET status = \(status.rawValue), decided_by = \(actor.rawValue), decided_at = now(),
-                       decision_reason = \(reason), organisation_id = \(organisation?.rawValue)
-                WHERE id = \(id)
-                """, logger: logger)
-            try await Journal.audit(
-                connection,
-                actor: actor,
-                organisation: organisation,
-                action: approve ? .changeRequestApproved : .changeRequestRejected,
-                subject: .init(type: .omsChangeRequest, id: String(id)),
-                before: ["status": "pending"],
-                after: ["status": status.rawValue, "organisation": organisation?.rawValue ?? ""],
-                logger: logger)
-            let email = try await AccessRequestStore.email(of: request.requester, connection, logger)
-            try await Journal.notify(
-                connection,
-                organisation: organisation,
-                recipient: request.requester,
-                email: email,
-                Journal.Message(
-                    template: .changeRequestDecided,
-                    subject: approve
-                        ? "\(request.name) was added to OMS as \(organisation?.rawValue ?? "")"
-                        : "Your OMS change request \(id) was rejected",
-                    body: approve
-                        ? "Your organisation is now in the OMS dictionary with id \(organisation?.rawValue ?? ""). You can request the SPOR Industry Super User role for it."
-                        : "Your request to add \(request.name) to OMS was rejected: \(reason ?? "")"),
-                about: .init(type: .omsChangeRequest, id: String(id)),
-                logger: logger)
-            return try await Self.load(id, connection, logger)
+        if policy == .enforced {
+            let facts = try await self.facts(caller, id)
+            guard let status = facts.status else { throw Refusal(.notFound, .r13, "OMS change request \(id) not found.") }
+            try ApprovalPolicy.canDecideOMSChangeRequest(actor: Actor(id: facts.actor, staffRoles: facts.staffRoles)).get()
+            try ApprovalPolicy.decideOMSChangeRequest(id: id, status: status, approve: approve, reason: reason).get()
         }
+        guard
+            let row = try await database.call(
+                "SELECT * FROM spor_decide_oms_change_request(\(caller.bearerToken), \(id), \(approve), \(reason))")
+        else { throw Refusal(.notFound, .r13, "OMS change request \(id) not found.") }
+        return try Self.changeRequest(row)
+    }
+
+    /// What `spor_oms_facts` answers.
+    private struct Facts {
+        let actor: AccountID
+        let hasEffectiveRole: Bool
+        let staffRoles: Set<StaffRole>
+        let status: ChangeRequestStatus?
+    }
+
+    private func facts(_ caller: any Caller, _ id: Int64?) async throws -> Facts {
+        guard let row = try await database.call("SELECT actor, has_effective_role, staff_roles, status FROM spor_oms_facts(\(caller.bearerToken), \(id))")
+        else { throw Refusal(.notAuthenticated, .r13, "Sign in first.") }
+        let (actor, effective, staff, status) = try row.decode((UUID, Bool, [String], String?).self)
+        return Facts(
+            actor: AccountID(actor), hasEffectiveRole: effective, staffRoles: Set(staff.compactMap(StaffRole.init(rawValue:))),
+            status: try status.map { try stored($0, in: "oms_change_requests") })
+    }
+
+    /// A row of `spor_oms_change_request`.
+    private static func changeRequest(_ row: PostgresRow) throws -> OMSChangeRequest {
+        let (id, requester, name, country, city, status, organisation, reason) = try row.decode(
+            (Int64, UUID, String, String, String, String, String?, String?).self)
+        return OMSChangeRequest(
+            id: id, requester: AccountID(requester), name: name, country: country, city: city,
+            status: try stored(status, in: "oms_change_requests"), organisation: organisation.flatMap(OrganisationID.init),
+            decisionReason: reason)
     }
 
     static func load(_ id: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> OMSChangeRequest {

@@ -1,5 +1,4 @@
 import AccessDomain
-import Crypto
 import Foundation
 import Logging
 import PostgresNIO
@@ -48,56 +47,31 @@ public struct TicketStore: Sendable {
     var logger: Logger { database.logger }
 
     /// Opens a ticket for the actor's own pending first-super-user request; due 24 hours later.
+    ///
+    /// One read of the request (`spor_decision_facts`) for `TicketPolicy`, then one call (`spor_open_ticket`): the
+    /// letter stored, the ticket written (the R10 trigger and constraints decide again), audited and acknowledged.
     public func open(
         actor caller: any Caller, request id: AccessRequestID, subject: String, description: String?, signatory: Signatory, letter: Upload
     ) async throws -> ServiceDeskTicket {
-        try await database.transaction(as: caller) { connection, actor in
-            let request = try await AccessRequestStore.load(id, connection, logger)
-            if policy == .enforced {
-                _ = try TicketPolicy.validate(
-                    TicketPolicy.Facts(
-                        subject: subject, request: request.snapshot, opener: actor, signatoryOrganisation: signatory.organisation,
-                        signatoryHasManagerialAuthority: signatory.hasManagerialAuthority, letter: letter.bytes,
-                        letterContentType: letter.contentType)
-                ).get()
-            }
-            guard let organisation = request.organisation else {
-                throw Refusal(.validationFailed, .r10, "Only organisation requests have tickets.", field: "accessRequestId")
-            }
-            let document = try await Documents.insert(letter, owner: actor, organisation: organisation, connection, logger)
-            guard
-                let ticketID = try await connection.first(
-                    """
-                    INSERT INTO service_desk_tickets (organisation_id, access_request_id, requester_id, subject, description,
-                        signatory_name, signatory_job_title, signatory_email, signatory_organisation_id,
-                        signatory_has_managerial_authority, letter_document_id, due_at)
-                    VALUES (\(organisation.rawValue), \(id.rawValue), \(actor.rawValue), \(subject), \(description), \(signatory.name),
-                            \(signatory.jobTitle), \(signatory.email), \(signatory.organisation.rawValue),
-                            \(signatory.hasManagerialAuthority), \(document), now() + interval '24 hours')
-                    RETURNING id
-                    """, as: Int64.self, logger: logger)
-            else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R10", message: "the ticket was not stored") }
-            try await Journal.audit(
-                connection,
-                actor: actor,
-                organisation: organisation,
-                action: .ticketOpened,
-                subject: .init(type: .serviceDeskTicket, id: String(ticketID)),
-                after: ["accessRequest": String(id.rawValue), "subject": subject],
-                logger: logger)
-            let email = try await AccessRequestStore.email(of: actor, connection, logger)
-            try await Journal.notify(
-                connection,
-                organisation: organisation,
-                recipient: actor,
-                email: email,
-                Journal.Message(
-                    template: .ticketOpened, subject: "Service request \(ticketID) received",
-                    body: "The EMA service desk received your service request \(ticketID) for access request \(id). It is due within 24 hours."),
-                about: .init(type: .serviceDeskTicket, id: String(ticketID)),
-                logger: logger)
-            return try await Self.load(ticketID, connection, logger)
+        if policy == .enforced {
+            let facts = try await AccessRequestStore(database: database).facts(caller, id)
+            _ = try TicketPolicy.validate(
+                TicketPolicy.Facts(
+                    subject: subject, request: facts.request.snapshot, opener: facts.actor, signatoryOrganisation: signatory.organisation,
+                    signatoryHasManagerialAuthority: signatory.hasManagerialAuthority, letter: letter.bytes,
+                    letterContentType: letter.contentType)
+            ).get()
         }
+        guard
+            let row = try await database.call(
+                """
+                SELECT * FROM spor_open_ticket(\(caller.bearerToken), \(id.rawValue), \(subject), \(description), \(signatory.name),
+                                               \(signatory.jobTitle), \(signatory.email), \(signatory.organisation.rawValue),
+                                               \(signatory.hasManagerialAuthority), \(letter.fileName), \(letter.contentType.rawValue),
+                                               \(ByteBuffer(bytes: letter.bytes)))
+                """)
+        else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R10", message: "the ticket was not stored") }
+        return try ServiceDeskTicket(row: row.decode(ServiceDeskTicket.Row.self))
     }
 
     /// A ticket the actor may see (its requester or staff).
@@ -112,23 +86,5 @@ public struct TicketStore: Sendable {
                 as: ServiceDeskTicket.Row.self, logger: logger)
         else { throw Refusal(.notFound, .r13, "Service desk ticket \(id) not found.") }
         return try ServiceDeskTicket(row: row)
-    }
-}
-
-enum Documents {
-    /// Stores an upload (type checked again by the table's constraint against the magic bytes); returns its id.
-    static func insert(
-        _ upload: Upload, owner: AccountID, organisation: OrganisationID?, _ connection: PostgresConnection, _ logger: Logger
-    ) async throws -> UUID {
-        let id = UUID()
-        let digest = ByteBuffer(bytes: SHA256.hash(data: upload.bytes))
-        let bytes = ByteBuffer(bytes: upload.bytes)
-        try await connection.query(
-            """
-            INSERT INTO documents (id, organisation_id, owner_id, file_name, content_type, bytes, sha256, size)
-            VALUES (\(id), \(organisation?.rawValue), \(owner.rawValue), \(upload.fileName), \(upload.contentType.rawValue), \(bytes),
-                    \(digest), \(upload.bytes.count))
-            """, logger: logger)
-        return id
     }
 }
