@@ -81,7 +81,9 @@ public struct OMSChangeRequestStore: Sendable {
     }
 
     private func facts(_ caller: any Caller, _ id: Int64?) async throws -> Facts {
-        guard let row = try await database.call("SELECT actor, has_effective_role, staff_roles, status FROM spor_oms_facts(\(caller.bearerToken), \(id))")
+        guard
+            let row = try await database.call(
+                "SELECT actor, has_effective_role, staff_roles, status FROM spor_oms_facts(\(caller.bearerToken), \(id))")
         else { throw Refusal(.notAuthenticated, .r13, "Sign in first.") }
         let (actor, effective, staff, status) = try row.decode((UUID, Bool, [String], String?).self)
         return Facts(
