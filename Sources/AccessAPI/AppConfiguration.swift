@@ -10,6 +10,8 @@ public struct AppConfiguration: Sendable {
     public var database: DatabaseURL
     /// The login background work uses, switching to `spor_worker` per transaction (its own login, or the owner's).
     public var workerDatabase: DatabaseURL
+    /// Where `/v1/reports` reads (a replica, as the application role); nil: `database`.
+    public var reportingDatabase: DatabaseURL?
     /// The migrations the service expects to be applied (the readiness check compares them).
     public var migrations: MigrationSet
     public var maximumDatabaseConnections: Int
@@ -27,6 +29,7 @@ public struct AppConfiguration: Sendable {
         port: Int = 8080,
         database: DatabaseURL,
         workerDatabase: DatabaseURL? = nil,
+        reportingDatabase: DatabaseURL? = nil,
         migrations: MigrationSet,
         maximumDatabaseConnections: Int = 20,
         maximumBodySize: Int = 16 * 1024 * 1024,
@@ -41,6 +44,7 @@ public struct AppConfiguration: Sendable {
         self.port = port
         self.database = database
         self.workerDatabase = workerDatabase ?? database
+        self.reportingDatabase = reportingDatabase
         self.migrations = migrations
         self.maximumDatabaseConnections = maximumDatabaseConnections
         self.maximumBodySize = maximumBodySize

@@ -15,8 +15,11 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     let database = try Database.connect(
         to: configuration.database, logger: logger, maximumConnections: configuration.maximumDatabaseConnections)
-    let router = try buildRouter(configuration, database: database, metrics: metrics)
+    // Reports may read from a replica: spor_report only reads, and authenticating a token writes nothing.
+    let reporting = try configuration.reportingDatabase.map { try Database.connect(to: $0, logger: logger, maximumConnections: 5) }
+    let router = try buildRouter(configuration, database: database, reportingDatabase: reporting ?? database, metrics: metrics)
     var services: [any Service] = [database.service]
+    if let reporting { services.append(reporting.service) }
     if configuration.runBackgroundWorkers {
         let worker = try Database.connect(to: configuration.workerDatabase, logger: logger, maximumConnections: 2, role: DatabaseRole.worker)
         services.append(worker.service)
@@ -36,7 +39,9 @@ public func buildApplication(
     )
 }
 
-func buildRouter(_ configuration: AppConfiguration, database: Database, metrics: HTTPMetrics) throws -> Router<AppRequestContext> {
+func buildRouter(
+    _ configuration: AppConfiguration, database: Database, reportingDatabase: Database, metrics: HTTPMetrics
+) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
@@ -59,7 +64,7 @@ func buildRouter(_ configuration: AppConfiguration, database: Database, metrics:
         sessions: sessions,
         tickets: TicketStore(database: database),
         queries: Queries(database: database),
-        reports: Reports(database: database))
+        reports: Reports(database: reportingDatabase))
     // The generated routes are registered on the authenticated group; the transport maps them onto Hummingbird.
     try handler.registerHandlers(on: api)
     return router

@@ -20,6 +20,16 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("no-migrate"), help: "Do not apply pending migrations on start. Env: SPOR_NO_MIGRATE=1")
     var noMigrate = false
 
+    @Option(
+        name: .customLong("reporting-database-url"),
+        help:
+            "PostgreSQL URL /v1/reports reads from (a replica), as the application role. Env: REPORTING_DATABASE_URL. Default: the service's own database."
+    )
+    var reportingDatabaseURL: String?
+
+    @Option(name: .customLong("pool-size"), help: "Connections to PostgreSQL the service keeps at most. Env: SPOR_POOL_SIZE. Default: 20")
+    var poolSize: Int?
+
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
@@ -33,6 +43,11 @@ struct Serve: AsyncParsableCommand {
         guard let hours = Double(hoursText), hours > 0, hours <= 24 * 30 else {
             throw ValidationError("session hours '\(hoursText)' must be a number above 0 and at most 720")
         }
+        let poolText = database.value(poolSize.map(String.init), "SPOR_POOL_SIZE") ?? "20"
+        guard let pool = Int(poolText), (1...1000).contains(pool) else {
+            throw ValidationError("pool size '\(poolText)' must be a number from 1 to 1000")
+        }
+        let reporting = try database.value(reportingDatabaseURL, "REPORTING_DATABASE_URL").map(DatabaseURL.init(parsing:))
         let migrations: MigrationSet
         let resolved: ResolvedDatabase
         do {
@@ -51,7 +66,8 @@ struct Serve: AsyncParsableCommand {
             }
             let app = try buildApplication(
                 AppConfiguration(
-                    host: listenHost, port: listenPort, database: resolved.application, workerDatabase: resolved.worker, migrations: migrations,
+                    host: listenHost, port: listenPort, database: resolved.application, workerDatabase: resolved.worker,
+                    reportingDatabase: reporting, migrations: migrations, maximumDatabaseConnections: pool,
                     sessionLifetime: .seconds(hours * 3600)),
                 logger: logger)
             try await app.runService()
