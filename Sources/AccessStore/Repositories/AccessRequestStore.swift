@@ -13,8 +13,10 @@ public enum PolicyMode: Sendable {
 
 /// Access requests and role assignments: submit, decide, cancel, revoke, expire (R4–R18).
 ///
-/// Each command is one transaction: act as the caller, lock the organisation, load the facts, ask
-/// `ApprovalPolicy`, write, audit (R15), notify (R16). The database's triggers re-check the same rules.
+/// Each command is one read of the facts its policy decides on, the Swift policy's verdict, then one call of the
+/// command's SQL function (migration 0021), which authenticates the caller's token, locks the organisation in the
+/// mode the command needs, writes, audits (R15) and queues its messages (R16); the triggers decide the same rules
+/// again under the lock. Two round trips, each its own implicit transaction.
 public struct AccessRequestStore: Sendable {
     public let database: Database
     public let policy: PolicyMode
