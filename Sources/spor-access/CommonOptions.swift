@@ -101,7 +101,7 @@ struct DatabaseOptions: ParsableArguments {
                 metadata: ["dataDirectory": "\(cluster.configuration.dataDirectory.path)", "database": "\(provisioned.owner)"])
             // A cluster another process started (a running `serve`) is used but left running.
             return ResolvedDatabase(
-                owner: provisioned.owner, application: provisioned.application, worker: provisioned.owner,
+                owner: provisioned.owner, application: provisioned.application, worker: provisioned.worker ?? provisioned.owner,
                 embedded: running.startedHere ? cluster : nil)
         } catch {
             if running.startedHere { try? await cluster.stop() }

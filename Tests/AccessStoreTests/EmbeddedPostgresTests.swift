@@ -35,6 +35,15 @@ struct EmbeddedPostgresTests {
         let second = try await cluster.start()
         let again = try await cluster.provision(second, database: "spor_access")
         #expect(again.owner.password == provisioned.owner.password)
+        // Background work has a login of its own (issue 9): spor_worker, with a password kept like the others.
+        let worker = try #require(again.worker)
+        #expect(worker.password == provisioned.worker?.password && worker.username == DatabaseRole.worker)
+        let who = try await TestDatabase.withClient(worker) { client in
+            var names: [String] = []
+            for try await name in try await client.query("SELECT current_user::text").decode(String.self) { names.append(name) }
+            return names
+        }
+        #expect(who == [DatabaseRole.worker])
         let value = try await TestDatabase.withClient(again.owner) { client in
             var values: [String] = []
             for try await value in try await client.query("SELECT value FROM kept").decode(String.self) { values.append(value) }
