@@ -21,7 +21,7 @@ struct DatabaseOptions: ParsableArguments {
     @Option(
         name: .customLong("worker-database-url"),
         help:
-            "PostgreSQL URL background work (outbox, expiry) connects with, acting as spor_worker. Env: WORKER_DATABASE_URL. Default: the owner's URL, acting as spor_worker in each transaction."
+            "PostgreSQL URL background work (outbox, expiry) connects with, acting as spor_worker. Env: WORKER_DATABASE_URL. Default: the embedded cluster's spor_worker login; with --database-url, the owner's URL acting as spor_worker in each transaction."
     )
     var workerDatabaseURL: String?
 
