@@ -226,7 +226,7 @@ public struct AccessRequestStore: Sendable {
         try await decisionFacts(caller, id, expectedOrganisation: nil).request
     }
 
-    // MARK: Helpers shared by the commands
+    // MARK: Shared with the other stores
 
     /// The account's effective staff roles, in one query.
     static func staffRoles(of account: AccountID, _ connection: PostgresConnection, _ logger: Logger) async throws -> Set<StaffRole> {
@@ -235,20 +235,4 @@ public struct AccessRequestStore: Sendable {
             as: String.self, logger: logger)
         return Set(names.compactMap(StaffRole.init(rawValue:)))
     }
-
-    static func email(of account: AccountID, _ connection: PostgresConnection, _ logger: Logger) async throws -> String {
-        guard let email = try await connection.first("SELECT email FROM accounts WHERE id = \(account.rawValue)", as: String.self, logger: logger)
-        else { throw Refusal(.notFound, .r13, "Account not found.") }
-        return email
-    }
-
-    static func load(_ id: AccessRequestID, _ connection: PostgresConnection, _ logger: Logger) async throws -> AccessRequest {
-        guard
-            let row = try await connection.first(
-                "SELECT \(unescaped: AccessRequest.columns) FROM access_requests WHERE id = \(id.rawValue)",
-                as: AccessRequest.Row.self, logger: logger)
-        else { throw Refusal(.notFound, .r13, "Access request \(id) not found.") }
-        return try AccessRequest(row: row)
-    }
-
 }

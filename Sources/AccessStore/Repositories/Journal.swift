@@ -13,10 +13,6 @@ enum Journal {
         let id: String
 
         static func account(_ id: AccountID) -> Subject { Subject(type: .account, id: id.description) }
-        static func request(_ id: AccessRequestID) -> Subject { Subject(type: .accessRequest, id: String(id.rawValue)) }
-        static func assignment(_ id: Int64) -> Subject { Subject(type: .roleAssignment, id: String(id)) }
-        static func ticket(_ id: Int64) -> Subject { Subject(type: .serviceDeskTicket, id: String(id)) }
-        static func changeRequest(_ id: Int64) -> Subject { Subject(type: .omsChangeRequest, id: String(id)) }
         static func organisation(_ id: OrganisationID) -> Subject { Subject(type: .organisation, id: id.rawValue) }
     }
 

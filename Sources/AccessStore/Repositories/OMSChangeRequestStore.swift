@@ -25,8 +25,6 @@ public struct OMSChangeRequestStore: Sendable {
         self.policy = policy
     }
 
-    var logger: Logger { database.logger }
-
     /// Files a request to add an organisation (R17), field by field.
     public func file(
         actor caller: any Caller, name: String, country: String, city: String, address: String?, justification: String?, documents: [Upload]
@@ -99,21 +97,5 @@ public struct OMSChangeRequestStore: Sendable {
             id: id, requester: AccountID(requester), name: name, country: country, city: city,
             status: try stored(status, in: "oms_change_requests"), organisation: organisation.flatMap(OrganisationID.init),
             decisionReason: reason)
-    }
-
-    static func load(_ id: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> OMSChangeRequest {
-        guard
-            let row = try await connection.first(
-                """
-                SELECT requester_id, name, country, city, status, organisation_id, decision_reason
-                FROM oms_change_requests WHERE id = \(id)
-                """, as: (UUID, String, String, String, String, String?, String?).self, logger: logger)
-        else { throw Refusal(.notFound, .r13, "OMS change request \(id) not found.") }
-        guard let status = ChangeRequestStatus(rawValue: row.4) else {
-            throw StoreError.constraintViolation(constraint: "oms_change_requests", message: "unknown status \(row.4)")
-        }
-        return OMSChangeRequest(
-            id: id, requester: AccountID(row.0), name: row.1, country: row.2, city: row.3, status: status,
-            organisation: row.5.flatMap(OrganisationID.init), decisionReason: row.6)
     }
 }

@@ -39,7 +39,7 @@ public struct StaffAdministration: Sendable {
                     actor: nil,
                     organisation: nil,
                     action: .accountCreatedByAdministrator,
-                    subject: .init(type: .account, id: account.description),
+                    subject: .account(account),
                     after: ["email": email, "status": "active"],
                     logger: logger)
             }
@@ -51,7 +51,7 @@ public struct StaffAdministration: Sendable {
                 actor: nil,
                 organisation: nil,
                 action: .staffRoleGranted,
-                subject: .init(type: .account, id: account.description),
+                subject: .account(account),
                 after: ["role": role.rawValue],
                 logger: logger)
             return account
@@ -99,7 +99,7 @@ public struct StaffAdministration: Sendable {
                     actor: nil,
                     organisation: id,
                     action: .organisationImported,
-                    subject: .init(type: .organisation, id: id.rawValue),
+                    subject: .organisation(id),
                     after: ["name": row.name, "country": row.country, "city": row.city],
                     logger: logger)
                 ids.append(id)
