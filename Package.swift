@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
@@ -55,6 +56,17 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        /// E-mail: RFC 5322 messages and a small SMTP client (RFC 5321: STARTTLS, implicit TLS, AUTH PLAIN/LOGIN) on
+        /// SwiftNIO. Knows nothing of the product.
+        .target(
+            name: "MailTransport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         /// The HTTP contract: `openapi.yaml` and the types and server protocol generated from it.
         .target(
             name: "AccessOpenAPI",
@@ -74,6 +86,7 @@ let package = Package(
                 "AccessDomain",
                 "AccessStore",
                 "AccessOpenAPI",
+                "MailTransport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -91,6 +104,7 @@ let package = Package(
                 "AccessDomain",
                 "AccessStore",
                 "EmbeddedPostgres",
+                "MailTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -121,7 +135,18 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
+        /// Test support for mail: a real SMTP server (aiosmtpd, `scripts/smtp-sink.py`) started per test, and
+        /// self-signed certificates for its TLS.
+        .target(name: "SMTPTestSupport"),
         .testTarget(name: "AccessDomainTests", dependencies: ["AccessDomain"]),
+        .testTarget(
+            name: "MailTransportTests",
+            dependencies: [
+                "MailTransport",
+                "SMTPTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "AccessStoreTests",
             dependencies: [
@@ -142,6 +167,8 @@ let package = Package(
                 "AccessDomain",
                 "AccessStore",
                 "AccessTestSupport",
+                "MailTransport",
+                "SMTPTestSupport",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -189,12 +189,27 @@ extension APIHandler {
             .init(
                 body: .json(
                     .init(
-                        items: page.map {
-                            .init(
-                                id: $0.id, template: $0.template, recipient: $0.recipient, subject: $0.subject, body: $0.body,
-                                createdAt: $0.createdAt, deliveredAt: $0.deliveredAt)
-                        },
+                        items: page.map(Self.notification),
                         nextCursor: found.count > limit ? page.last.map { Paging.cursor(before: $0.id) } : nil))))
+    }
+
+    func requeueNotification(_ input: Operations.RequeueNotification.Input) async throws -> Operations.RequeueNotification.Output {
+        let actor = try RequestActor.required()
+        let message = try await administration.requeueNotification(actor: actor, id: input.path.notificationId)
+        return .ok(.init(body: .json(Self.notification(message))))
+    }
+
+    static func notification(_ n: AdministrationQueries.Notification) -> Components.Schemas.Notification {
+        let status: Components.Schemas.Notification.StatusPayload =
+            switch n.status {
+            case .queued: .queued
+            case .sent: .sent
+            case .dead: .dead
+            }
+        return .init(
+            id: n.id, template: n.template, recipient: n.recipient, subject: n.subject, createdAt: n.createdAt,
+            status: status, attempts: Int32(clamping: n.attempts), lastError: n.lastError,
+            nextAttemptAt: n.status == .queued ? n.nextAttemptAt : nil, deliveredAt: n.deliveredAt, deadAt: n.deadAt)
     }
 
     static func auditEvent(_ e: AdministrationQueries.AuditEvent) throws -> Components.Schemas.AuditEvent {

@@ -64,6 +64,13 @@ struct APIHandler: APIProtocol {
         return .ok(.init(body: .json(.init(status: .active))))
     }
 
+    /// The link of the verification e-mail: the same as the POST.
+    func verifyAccountLink(_ input: Operations.VerifyAccountLink.Input) async throws -> Operations.VerifyAccountLink.Output {
+        guard (1...200).contains(input.query.token.count) else { throw Problem.validation("token is missing or too long.", field: "token") }
+        try await accounts.verify(token: input.query.token)
+        return .ok(.init(body: .json(.init(status: .active))))
+    }
+
     func signIn(_ input: Operations.SignIn.Input) async throws -> Operations.SignIn.Output {
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType }
         guard body.email.count <= 254, body.password.count <= 1000 else { throw SignInFailure.invalidCredentials }

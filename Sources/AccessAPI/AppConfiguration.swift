@@ -23,6 +23,8 @@ public struct AppConfiguration: Sendable {
     public var sessionLifetime: Duration
     /// bcrypt cost of passwords and security answers (tests lower it).
     public var bcryptCost: UInt8
+    /// How the outbox is delivered: SMTP, or `.eml` files in a folder (the default).
+    public var mail: MailConfiguration
 
     public init(
         host: String = "127.0.0.1",
@@ -35,8 +37,10 @@ public struct AppConfiguration: Sendable {
         maximumBodySize: Int = 16 * 1024 * 1024,
         runBackgroundWorkers: Bool = true,
         sessionLifetime: Duration = .seconds(8 * 3600),
-        bcryptCost: UInt8 = 12
+        bcryptCost: UInt8 = 12,
+        mail: MailConfiguration = MailConfiguration()
     ) {
+        self.mail = mail
         self.sessionLifetime = sessionLifetime
         self.bcryptCost = bcryptCost
         self.runBackgroundWorkers = runBackgroundWorkers

@@ -26,7 +26,8 @@ public func buildApplication(
         services.append(worker.service)
         services.append(
             PeriodicWorker.outbox(
-                NotificationDelivery(database: worker, sender: LogNotificationSender(logger: logger)), interval: .seconds(2), logger: logger))
+                NotificationDelivery(database: worker, sender: configuration.mail.makeSender(logger: logger), retry: configuration.mail.retry),
+                metrics: metrics, interval: configuration.mail.pollInterval, logger: logger))
         services.append(PeriodicWorker.expiry(AccessRequestStore(database: worker), interval: .seconds(60), logger: logger))
     }
     return Application(

@@ -99,7 +99,7 @@ extension Problem {
         case .duplicateRequest, .alreadyHeld, .noSuperUser, .delegatedToOrganisation, .firstSuperUserNeedsEMA, .ticketRequired,
             .lastSuperUser, .notPending, .requestExpired, .accountExists, .immutable, .notFirstSuperUserRequest, .routingMismatch,
             .grantMissing, .activationDelay, .auditActor, .auditOrganisation, .auditSubject, .auditImmutable, .auditRequired,
-            .notificationRequired:
+            .notificationRequired, .notDead:
             .conflict
         }
     }

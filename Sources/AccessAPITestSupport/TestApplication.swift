@@ -1,6 +1,7 @@
 import AccessAPI
 import AccessStore
 import AccessTestSupport
+import Foundation
 import Hummingbird
 
 /// The service as the API tests build it: the one wiring (`buildApplication`) on a test database.
@@ -22,6 +23,9 @@ public enum TestApplication {
     ) throws -> some ApplicationProtocol {
         var configuration = AppConfiguration(
             port: 0, database: database, migrations: migrations, runBackgroundWorkers: false, bcryptCost: 4)
+        // With workers on, messages go to a folder of the test's own, not the checkout's .data/mail.
+        configuration.mail.transport = .drop(
+            directory: FileManager.default.temporaryDirectory.appendingPathComponent("spor-test-mail-\(UUID().uuidString)").path)
         configure(&configuration)
         return try buildApplication(configuration, metrics: metrics, logger: TestDatabase.logger)
     }

@@ -111,4 +111,6 @@ public enum RefusalCode: String, Sendable, CaseIterable {
     case auditRequired = "audit-required"
     /// R16: a notified change without its outbox row in the same transaction.
     case notificationRequired = "notification-required"
+    /// R16: only a dead message can be requeued (a queued one is on its way, a sent one arrived).
+    case notDead = "not-dead"
 }

@@ -21,6 +21,7 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case changeRequestRejected = "oms-change-request.rejected"
     case organisationCreated = "organisation.created"
     case organisationImported = "organisation.imported"
+    case notificationRequeued = "notification.requeued"
 
     /// The audit action of a request reaching a decided state.
     public static func request(_ status: RequestStatus) -> AuditAction? {
@@ -42,6 +43,7 @@ public enum AuditSubject: String, Sendable, CaseIterable {
     case serviceDeskTicket = "service_desk_ticket"
     case omsChangeRequest = "oms_change_request"
     case organisation
+    case notification
 }
 
 /// The notifications of R16; raw values as stored in `notification_outbox.template`.

@@ -32,6 +32,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
+    @OptionGroup(title: "E-mail") var mail: MailOptions
+
     func run() async throws {
         let logger = try database.bootstrapLogging()
         let listenHost = database.value(host, "SPOR_HOST") ?? "127.0.0.1"
@@ -47,6 +49,7 @@ struct Serve: AsyncParsableCommand {
         guard let pool = Int(poolText), (1...1000).contains(pool) else {
             throw ValidationError("pool size '\(poolText)' must be a number from 1 to 1000")
         }
+        let mailConfiguration = try mail.configuration(database, host: listenHost, port: listenPort)
         let reporting = try database.value(reportingDatabaseURL, "REPORTING_DATABASE_URL").map(DatabaseURL.init(parsing:))
         let migrations: MigrationSet
         let resolved: ResolvedDatabase
@@ -68,7 +71,7 @@ struct Serve: AsyncParsableCommand {
                 AppConfiguration(
                     host: listenHost, port: listenPort, database: resolved.application, workerDatabase: resolved.worker,
                     reportingDatabase: reporting, migrations: migrations, maximumDatabaseConnections: pool,
-                    sessionLifetime: .seconds(hours * 3600)),
+                    sessionLifetime: .seconds(hours * 3600), mail: mailConfiguration),
                 logger: logger)
             try await app.runService()
         } catch {

@@ -231,7 +231,7 @@ struct IdentityAttackTests {
         }
     }
 
-    @Test("Rows 2, 3: only the worker role claims, reads and marks the outbox; the super users' e-mails need an actor")
+    @Test("Rows 2, 3: only the worker role claims, reads and marks the outbox; the super users' e-mails need an actor; no body is readable")
     func outboxIsTheWorkers() async throws {
         try await Fixture.with { f in
             let org = try await f.organisation()
@@ -240,8 +240,10 @@ struct IdentityAttackTests {
             let before = try await f.ownerQuery("SELECT count(*)::text FROM notification_outbox WHERE delivered_at IS NULL")
             for actor in [nil, user] {
                 for call: PostgresQuery in [
-                    "SELECT count(*)::text FROM spor_claim_notifications(1000)",
-                    "SELECT spor_mark_notification(id, NULL)::text FROM notification_outbox",
+                    "SELECT count(*)::text FROM spor_claim_notifications(1000, 60)",
+                    "SELECT spor_record_delivery(1, 'sent', '250 ok', 0)::text",
+                    "SELECT queued::text FROM spor_outbox_figures()",
+                    "SELECT body FROM notification_outbox",
                     "SELECT spor_expire_due_requests(1000)::text",
                 ] {
                     let answer = await SQLRuleTests.attempt(f, as: actor) { conn in _ = try await conn.texts(call) }
@@ -258,7 +260,7 @@ struct IdentityAttackTests {
             // The worker delivers.
             let claimed = Collected<String>()
             try await f.worker.transaction { conn in
-                claimed.append(contentsOf: try await conn.texts("SELECT count(*)::text FROM spor_claim_notifications(1000)"))
+                claimed.append(contentsOf: try await conn.texts("SELECT count(*)::text FROM spor_claim_notifications(1000, 60)"))
             }
             #expect(claimed.values == before)
             _ = superUser

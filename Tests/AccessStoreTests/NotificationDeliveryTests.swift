@@ -4,25 +4,42 @@ import AccessTestSupport
 import Foundation
 import Testing
 
-/// Records what it was asked to send; fails the first attempt for one recipient when told to.
-actor RecordingSender: NotificationSender {
+/// Records what it was asked to send, and answers as scripted per recipient (sent when nothing is scripted).
+actor ScriptedSender: NotificationSender {
     var sent: [String] = []
-    var failOnceFor: String?
+    var script: [String: [DeliveryOutcome]]
 
-    init(failOnceFor: String? = nil) { self.failOnceFor = failOnceFor }
+    init(_ script: [String: [DeliveryOutcome]] = [:]) { self.script = script }
 
-    func send(to recipient: String, subject: String, body: String, template: String) async throws {
-        if recipient == failOnceFor {
-            failOnceFor = nil
-            throw FixtureError("mail relay refused \(recipient)")
+    func send(_ messages: [OutboxMessage]) async -> [DeliveryOutcome] {
+        messages.map { message in
+            if var planned = script[message.recipient], !planned.isEmpty {
+                let outcome = planned.removeFirst()
+                script[message.recipient] = planned
+                if case .sent = outcome { sent.append("\(message.template):\(message.recipient)") }
+                return outcome
+            }
+            sent.append("\(message.template):\(message.recipient)")
+            return .sent("250 ok")
         }
-        sent.append("\(template):\(recipient)")
     }
 }
 
 @Suite("R16: the outbox is delivered at least once")
 struct NotificationDeliveryTests {
-    @Test("R16: every outbox row is delivered; a failed send is retried on the next pass and recorded")
+    /// Retries at once (no back-off), so a test need not wait.
+    static let noBackOff = RetryPolicy(initialDelay: .zero, maximumDelay: .zero, maximumAttempts: 3, lease: .seconds(60))
+
+    static func state(_ f: Fixture, of email: String) async throws -> [String] {
+        try await f.ownerQuery(
+            """
+            SELECT concat_ws(' ', CASE WHEN delivered_at IS NOT NULL THEN 'sent' WHEN dead_at IS NOT NULL THEN 'dead' ELSE 'queued' END,
+                             attempts, last_error)
+            FROM notification_outbox WHERE recipient_email = \(email) ORDER BY id
+            """)
+    }
+
+    @Test("R16: every message is delivered; a transient failure is recorded and tried again; nothing is sent twice")
     func deliversAndRetries() async throws {
         try await Fixture.with { f in
             let org = try await f.organisation()
@@ -32,21 +49,78 @@ struct NotificationDeliveryTests {
             let total = Int(try await f.ownerQuery("SELECT count(*)::text FROM notification_outbox").first ?? "") ?? 0
             #expect(total >= 2)  // verification e-mail and the first-super-user instructions, at least
 
-            let sender = RecordingSender(failOnceFor: aliceEmail)
-            let delivery = NotificationDelivery(database: f.worker, sender: sender)
+            let sender = ScriptedSender([aliceEmail: [.transient("451 4.3.0 try again later")]])
+            let delivery = NotificationDelivery(database: f.worker, sender: sender, retry: Self.noBackOff)
             let first = try await delivery.deliverPending(batch: 100)
-            #expect(first < total)
-            let failed = try await f.ownerQuery(
-                "SELECT last_error FROM notification_outbox WHERE delivered_at IS NULL AND last_error IS NOT NULL")
-            #expect(failed.count == 1 && failed[0].contains("mail relay refused"))
+            #expect(first.claimed == total && first.sent == total - 1 && first.failed == 1 && first.dead == 0)
+            #expect(try await Self.state(f, of: aliceEmail).contains("queued 1 451 4.3.0 try again later"))
 
             let second = try await delivery.deliverPending(batch: 100)
-            #expect(first + second == total)
-            let undelivered = try await f.ownerQuery("SELECT count(*)::text FROM notification_outbox WHERE delivered_at IS NULL")
-            #expect(undelivered == ["0"])
+            #expect(second.claimed == 1 && second.sent == 1)
+            #expect(try await f.ownerQuery("SELECT count(*)::text FROM notification_outbox WHERE delivered_at IS NULL") == ["0"])
             #expect(await sender.sent.count == total)
-            #expect(try await delivery.deliverPending(batch: 100) == 0)
+            #expect(try await delivery.deliverPending(batch: 100).claimed == 0)
+            #expect(try await delivery.figures() == OutboxFigures(queued: 0, dead: 0, oldestQueuedAge: 0))
         }
+    }
+
+    @Test("R16: a permanent failure ends the message as dead with the reply; the others still flow; so do too many transient ones")
+    func permanentFailureIsDead() async throws {
+        try await Fixture.with { f in
+            let bounced = try await f.user("bounced")
+            let flaky = try await f.user("flaky")
+            let fine = try await f.user("fine")
+            let email = { (a: TestAccount) in try #require(try await f.ownerQuery("SELECT email FROM accounts WHERE id = \(a.pgUUID)").first) }
+            let (bouncedEmail, flakyEmail, fineEmail) = (try await email(bounced), try await email(flaky), try await email(fine))
+            let sender = ScriptedSender([
+                bouncedEmail: [.permanent("550 5.1.1 mailbox unavailable")],
+                flakyEmail: Array(repeating: .transient("421 4.4.2 timeout"), count: 5),
+            ])
+            let delivery = NotificationDelivery(database: f.worker, sender: sender, retry: Self.noBackOff)
+            var rounds: [DeliveryRound] = []
+            for _ in 0..<5 { rounds.append(try await delivery.deliverPending(batch: 100)) }
+            #expect(try await Self.state(f, of: bouncedEmail).contains("dead 1 550 5.1.1 mailbox unavailable"))
+            // Three attempts (the policy's maximum), then dead.
+            #expect(try await Self.state(f, of: flakyEmail).contains("dead 3 421 4.4.2 timeout"))
+            #expect(await sender.sent.contains("verify-email:\(fineEmail)"))
+            #expect(rounds.map(\.dead).reduce(0, +) == 2)
+            #expect(rounds.map(\.failed).reduce(0, +) == 3)
+            #expect(rounds.last?.claimed == 0)
+            let figures = try await delivery.figures()
+            #expect(figures.queued == 0 && figures.dead == 2)
+        }
+    }
+
+    @Test("R16: a message whose worker died is claimed again when its lease expires, and not before; a late outcome changes nothing")
+    func leaseExpires() async throws {
+        try await Fixture.with { f in
+            _ = try await f.user("leased")
+            let sender = ScriptedSender()
+            let lease = RetryPolicy(initialDelay: .zero, maximumDelay: .zero, maximumAttempts: 3, lease: .seconds(1))
+            let crashed = NotificationDelivery(database: f.worker, sender: sender, retry: lease)
+            let claimed = try await crashed.claim(batch: 100)
+            #expect(!claimed.isEmpty && claimed.allSatisfy { $0.attempt == 1 })
+            // The worker "dies" here: sent, perhaps, but never recorded. Another worker sees nothing yet ...
+            let other = NotificationDelivery(database: f.worker, sender: sender, retry: lease)
+            #expect(try await other.claim(batch: 100).isEmpty)
+            // ... and everything once the lease is over: the same messages, a second attempt.
+            try await Task.sleep(for: .milliseconds(1200))
+            let again = try await other.deliverPending(batch: 100)
+            #expect(again.claimed == claimed.count && again.sent == claimed.count)
+            // The first worker wakes up and reports a failure: the delivery stands.
+            try await crashed.record(claimed.map { ($0, .permanent("550 too late")) })
+            #expect(try await f.ownerQuery("SELECT count(*)::text FROM notification_outbox WHERE delivered_at IS NULL") == ["0"])
+        }
+    }
+
+    @Test("R16: the back-off doubles from the first pause up to the cap, with half of it random")
+    func backOff() {
+        let policy = RetryPolicy(initialDelay: .seconds(30), maximumDelay: .seconds(3600))
+        #expect(policy.delay(afterAttempt: 1, unit: 0) == .seconds(15))
+        #expect(policy.delay(afterAttempt: 1, unit: 1) == .seconds(30))
+        #expect(policy.delay(afterAttempt: 3, unit: 1) == .seconds(120))
+        #expect(policy.delay(afterAttempt: 20, unit: 1) == .seconds(3600))
+        #expect(policy.delay(afterAttempt: 20, unit: 0) == .seconds(1800))
     }
 
     @Test("R18: due requests expire through the store, audited and notified")

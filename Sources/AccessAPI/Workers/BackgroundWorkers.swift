@@ -1,5 +1,6 @@
 import AccessStore
 import Logging
+import Prometheus
 import ServiceLifecycle
 
 /// Runs `work` every `interval` until shutdown; errors are logged and the loop goes on.
@@ -14,7 +15,7 @@ struct PeriodicWorker: Service {
             do {
                 try await work()
             } catch {
-                logger.error("background work failed", metadata: ["worker": "\(name)", "error": "\(error)"])
+                logger.error("background work failed", metadata: ["worker": "\(name)", "error": "\(StoreErrors.describe(error))"])
             }
             // The pause ends at once on graceful shutdown, so SIGTERM is not held up by a sleeping worker.
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
@@ -23,10 +24,17 @@ struct PeriodicWorker: Service {
 }
 
 extension PeriodicWorker {
-    /// Delivers the notification outbox (R16).
-    static func outbox(_ delivery: NotificationDelivery, interval: Duration, logger: Logger) -> PeriodicWorker {
-        PeriodicWorker(name: "outbox", interval: interval, logger: logger) {
-            while try await delivery.deliverPending(batch: 100) == 100 {}
+    /// Delivers the notification outbox (R16): rounds of up to 50 messages until the due ones are done, then the
+    /// queue's figures for `/metrics`.
+    static func outbox(_ delivery: NotificationDelivery, metrics: HTTPMetrics, interval: Duration, logger: Logger) -> PeriodicWorker {
+        metrics.record(DeliveryRound())
+        return PeriodicWorker(name: "outbox", interval: interval, logger: logger) {
+            while true {
+                let round = try await delivery.deliverPending(batch: 50)
+                metrics.record(round)
+                if round.claimed < 50 { break }
+            }
+            metrics.record(try await delivery.figures())
         }
     }
 
@@ -36,5 +44,37 @@ extension PeriodicWorker {
             let expired = try await requests.expireDue()
             if expired > 0 { logger.info("expired pending requests", metadata: ["count": "\(expired)"]) }
         }
+    }
+}
+
+extension HTTPMetrics {
+    /// Adds a delivery round to the mail counters (sent, failed attempts, dead).
+    func record(_ round: DeliveryRound) {
+        for (name, help, value) in [
+            ("sent", "Messages handed to the mail server (or written to the mail folder)", round.sent),
+            ("failed", "Delivery attempts that failed for now (to be tried again, or out of attempts)", round.failed),
+            ("dead", "Messages given up (a permanent failure, or out of attempts)", round.dead),
+        ] {
+            registry.makeCounter(
+                descriptor: MetricNameDescriptor(namespace: "spor", subsystem: "mail", metricName: name, unitName: "total", helpText: help)
+            ).increment(by: Int64(value))
+        }
+    }
+
+    /// Sets the outbox gauges: messages waiting, dead ones, and the age of the oldest waiting.
+    func record(_ figures: OutboxFigures) {
+        registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "spor", subsystem: "mail", metricName: "queue_depth", helpText: "Messages waiting to be delivered")
+        ).set(Double(figures.queued))
+        registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "spor", subsystem: "mail", metricName: "dead_messages", helpText: "Messages given up, until requeued")
+        ).set(Double(figures.dead))
+        registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "spor", subsystem: "mail", metricName: "oldest_queued_age", unitName: "seconds",
+                helpText: "Age of the oldest message waiting to be delivered")
+        ).set(figures.oldestQueuedAge)
     }
 }

@@ -209,35 +209,57 @@ public struct AdministrationQueries: Sendable {
 
     // MARK: Notification outbox (R16)
 
+    /// A message and its delivery state (no body: verification e-mails carry a secret link).
     public struct Notification: Sendable, Equatable {
+        public enum Status: String, Sendable { case queued, sent, dead }
         public let id: Int64
         public let template: String
         public let recipient: String
         public let subject: String
-        public let body: String
         public let createdAt: Date
         public let deliveredAt: Date?
+        public let deadAt: Date?
+        public let attempts: Int
+        public let lastError: String?
+        public let nextAttemptAt: Date
+        public var status: Status { deliveredAt != nil ? .sent : deadAt != nil ? .dead : .queued }
+    }
+
+    static let notificationColumns =
+        "id, template, recipient_email, subject, created_at, delivered_at, dead_at, attempts, last_error, next_attempt_at"
+
+    static func notification(_ row: PostgresRow) throws -> Notification {
+        let (id, template, recipient, subject, created, delivered, dead, attempts, error, next) = try row.decode(
+            (Int64, String, String, String, Date, Date?, Date?, Int32, String?, Date).self)
+        return Notification(
+            id: id, template: template, recipient: recipient, subject: subject, createdAt: created, deliveredAt: delivered,
+            deadAt: dead, attempts: Int(attempts), lastError: error, nextAttemptAt: next)
     }
 
     /// The outbox for EMA administrators (anyone else: not found), newest first; `recipientEmail` (case-insensitive)
-    /// or `recipientAccount` narrow it.
+    /// or `recipientAccount` narrow it. One statement (`spor_admin_notifications` checks the token's account).
     public func notifications(
         actor caller: any Caller, recipientEmail: String?, recipientAccount: AccountID?, before: Int64?, limit: Int
     ) async throws -> [Notification] {
-        try await database.transaction(as: caller) { connection, actor in
-            try await Self.requireStaffRole(.admin, actor: actor, connection, logger)
-            let rows = try await connection.all(
-                """
-                SELECT id, template, recipient_email, subject, body, created_at, delivered_at FROM notification_outbox
-                WHERE (\(recipientEmail)::text IS NULL OR lower(recipient_email) = lower(\(recipientEmail)))
-                  AND (\(recipientAccount?.rawValue)::uuid IS NULL OR recipient_account_id = \(recipientAccount?.rawValue))
-                  AND (\(before)::bigint IS NULL OR id < \(before))
-                ORDER BY id DESC LIMIT \(limit)
-                """, as: (Int64, String, String, String, String, Date, Date?).self, logger: logger)
-            return rows.map {
-                Notification(id: $0.0, template: $0.1, recipient: $0.2, subject: $0.3, body: $0.4, createdAt: $0.5, deliveredAt: $0.6)
-            }
+        try await database.rows(
+            """
+            SELECT \(unescaped: Self.notificationColumns)
+            FROM spor_admin_notifications(\(caller.bearerToken), \(recipientEmail), \(recipientAccount?.rawValue), \(before),
+                                          \(Int32(clamping: limit)))
+            """
+        ).map(Self.notification)
+    }
+
+    /// An EMA administrator puts a dead message back in the queue (audited); not found for anyone else or an
+    /// unknown message, `not-dead` for a message that is queued or sent.
+    public func requeueNotification(actor caller: any Caller, id: Int64) async throws -> Notification {
+        let requeued = try await database.call("SELECT spor_requeue_notification(\(caller.bearerToken), \(id))")
+        guard try requeued?.decode(Bool.self) == true else {
+            throw Refusal(.notDead, .r16, "Notification \(id) is not dead: it is queued or sent already.")
         }
+        let found = try await notifications(actor: caller, recipientEmail: nil, recipientAccount: nil, before: id + 1, limit: 1)
+        guard let message = found.first, message.id == id else { throw Refusal(.notFound, .r16, "Notification \(id) does not exist.") }
+        return message
     }
 
     // MARK: Checks
