@@ -83,6 +83,26 @@ struct CommandFunctionTests {
         }
     }
 
+    @Test("A refusal at COMMIT (a deferred rule trigger) reaches the caller of a command, and nothing is written")
+    func commitRefusalIsReported() async throws {
+        try await Fixture.with { f in
+            // A table with a deferred trigger that always refuses, as R4, R15 and R16 refuse at commit.
+            for statement: PostgresQuery in [
+                "CREATE TABLE commit_probe (x int)",
+                "CREATE FUNCTION commit_probe_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$",
+                """
+                CREATE CONSTRAINT TRIGGER commit_probe_refuse AFTER INSERT ON commit_probe DEFERRABLE INITIALLY DEFERRED
+                FOR EACH ROW EXECUTE FUNCTION commit_probe_refuse()
+                """,
+            ] { _ = try await f.owner.query(statement, logger: TestDatabase.logger).collect() }
+            let database = Database(client: f.owner, logger: TestDatabase.logger, role: nil)
+            await #expect(throws: (any Error).self) {
+                _ = try await database.command("WITH i AS (INSERT INTO commit_probe VALUES (1) RETURNING x) SELECT x FROM i")
+            }
+            #expect(try await f.ownerQuery("SELECT count(*)::text FROM commit_probe") == ["0"])
+        }
+    }
+
     @Test("The owner's helpers — locks, audit, queueing, routing — are not callable by spor_app")
     func helpersAreOwnerOnly() async throws {
         try await Fixture.with { f in

@@ -154,12 +154,9 @@ extension ConcurrencyTests {
                                     VALUES (\(orgID), \(agentID), 'role-assignment.granted', 'role_assignment', \(String(assignment)))
                                     """, logger: TestDatabase.logger)
                                 try await conn.query(
-                                    """
-                                    INSERT INTO notification_outbox (recipient_account_id, recipient_email, template, subject, body,
-                                                                     subject_type, subject_id)
-                                    SELECT a.id, a.email, 'request-decided', 's', 'b', 'access_request', \(String(request))
-                                    FROM accounts a WHERE a.id = spor_actor()
-                                    """, logger: TestDatabase.logger)
+                                    "SELECT spor_notify('access_request', \(String(request)), 'request-decided')",
+                                    logger: TestDatabase.logger
+                                ).collect()
                                 await box.set(assignment)
                             }
                             return (i, .success(await box.value ?? -1))

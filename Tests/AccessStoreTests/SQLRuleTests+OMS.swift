@@ -67,7 +67,7 @@ extension SQLRuleTests {
                     try await conn.audit(
                         actor: steward, organisation: nil, action: "oms-change-request.rejected",
                         subjectType: "oms_change_request", subjectID: String(id))
-                    try await conn.notify(template: "oms-change-decided", subjectType: "oms_change_request", subjectID: String(id))
+                    try await conn.notify(template: "oms-change-request-decided", subjectType: "oms_change_request", subjectID: String(id))
                 }
                 #expect(rejected == nil)
                 #expect(try await f.ownerValue("SELECT status FROM oms_change_requests WHERE id = \(id)") == "rejected")

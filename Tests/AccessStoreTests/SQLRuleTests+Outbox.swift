@@ -56,5 +56,87 @@ extension SQLRuleTests {
                 #expect(try await f.ownerValue("SELECT status FROM access_requests WHERE id = \(request)") == "pending")
             }
         }
+
+        @Test("R16: the check names template and recipients: a decision whose message is of another kind, or to someone else, is refused")
+        func templateAndRecipientChecked() async throws {
+            try await Fixture.with { f in
+                let org = try await f.organisation()
+                let superUser = try await f.superUser(of: org)
+                let (requester, request) = try await f.industryRequest(of: org)
+                // Written directly as the owner (the only role that may still insert outbox rows), in a transaction.
+                @Sendable func reject(template: String, to recipient: TestAccount) async -> Answer? {
+                    do {
+                        try await f.owner.withTransaction(logger: log) { conn in
+                            _ = try await conn.texts("SELECT spor_bind_actor(\(superUser.pgUUID))::text")
+                            try await conn.query(
+                                """
+                                UPDATE access_requests SET status = 'rejected', decided_by = \(superUser.pgUUID), decision_reason = 'unknown person'
+                                WHERE id = \(request)
+                                """, logger: log)
+                            try await conn.audit(
+                                actor: superUser, organisation: org, action: "access-request.rejected", subjectType: "access_request",
+                                subjectID: String(request))
+                            try await conn.query(
+                                """
+                                INSERT INTO notification_outbox (recipient_account_id, recipient_email, template, subject, body, subject_type, subject_id)
+                                SELECT a.id, a.email, \(template), 's', 'b', 'access_request', \(String(request)) FROM accounts a
+                                WHERE a.id = \(recipient.pgUUID)
+                                """, logger: log)
+                        }
+                        return nil
+                    } catch {
+                        return SQLRuleTests.answer(error)
+                    }
+                }
+                let wrongKind = await reject(template: "request-filed", to: requester)
+                #expect(wrongKind == Answer("notification-required", "R16"), "\(wrongKind.map(\.description) ?? "committed")")
+                let wrongPerson = await reject(template: "request-decided", to: superUser)
+                #expect(wrongPerson == Answer("notification-required", "R16"), "\(wrongPerson.map(\.description) ?? "committed")")
+                #expect(try await f.ownerValue("SELECT status FROM access_requests WHERE id = \(request)") == "pending")
+                // Positive control: the right kind, to the requester.
+                #expect(await reject(template: "request-decided", to: requester) == nil)
+                #expect(try await f.ownerValue("SELECT status FROM access_requests WHERE id = \(request)") == "rejected")
+            }
+        }
+
+        @Test("R16: spor_notify writes only what a change of this transaction needs, to the recipients the rule names")
+        func notifyOnlyForChanges() async throws {
+            try await Fixture.with { f in
+                let org = try await f.organisation()
+                let superUser = try await f.superUser(of: org)
+                let (requester, request) = try await f.industryRequest(of: org)
+                let before = try await f.ownerValue("SELECT count(*)::text FROM notification_outbox")
+                // Nobody acting; a subject not changed here; a template that does not fit; a template its state does not tell.
+                let cases: [(TestAccount?, PostgresQuery, Answer)] = [
+                    (nil, "SELECT spor_notify('access_request', \(String(request)), 'request-filed')", Answer("not-authenticated", "R13")),
+                    (requester, "SELECT spor_notify('access_request', \(String(request)), 'request-filed')", Answer("not-found", "R16")),
+                    (requester, "SELECT spor_notify('account', \(requester.description), 'verify-email')", Answer("validation-failed", "R16")),
+                ]
+                for (actor, call, expected) in cases {
+                    let answer = await attempt(f, as: actor) { conn in _ = try await conn.texts(call) }
+                    #expect(answer == expected, "\(call.sql)")
+                }
+                let wrongKind = await attempt(f, as: superUser) { conn in
+                    try await conn.query(
+                        """
+                        UPDATE access_requests SET status = 'rejected', decided_by = \(superUser.pgUUID), decision_reason = 'no'
+                        WHERE id = \(request)
+                        """, logger: log)
+                    _ = try await conn.texts("SELECT spor_notify('access_request', \(String(request)), 'request-filed')")
+                }
+                #expect(wrongKind == Answer("not-found", "R16"))
+                #expect(try await f.ownerValue("SELECT count(*)::text FROM notification_outbox") == before)
+                // The application role writes no outbox row itself.
+                let direct = await attempt(f, as: superUser) { conn in
+                    try await conn.query(
+                        """
+                        INSERT INTO notification_outbox (recipient_account_id, recipient_email, template, subject, body, subject_type, subject_id)
+                        SELECT a.id, a.email, 'request-decided', 's', 'b', 'access_request', \(String(request)) FROM accounts a
+                        WHERE a.id = \(requester.pgUUID)
+                        """, logger: log)
+                }
+                #expect(direct == .sqlState("42501"))
+            }
+        }
     }
 }

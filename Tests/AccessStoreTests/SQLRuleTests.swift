@@ -94,14 +94,10 @@ extension PostgresConnection {
             """, logger: TestDatabase.logger)
     }
 
-    /// R16: the outbox row a notified change needs in its own transaction (to the acting account's own address: since
-    /// 0020 the application role queues messages only to accounts, at their address, for an actor).
+    /// R16: the message a notified change needs in its own transaction, asked of the database (`spor_notify`: since
+    /// 0027 the application role writes no outbox rows; the rule picks the recipients and the text).
     func notify(template: String, subjectType: String, subjectID: String) async throws {
-        try await query(
-            """
-            INSERT INTO notification_outbox (recipient_account_id, recipient_email, template, subject, body, subject_type, subject_id)
-            SELECT a.id, a.email, \(template), 'subject', 'body', \(subjectType), \(subjectID) FROM accounts a WHERE a.id = spor_actor()
-            """, logger: TestDatabase.logger)
+        _ = try await text("SELECT spor_notify(\(subjectType), \(subjectID), \(template))::text")
     }
 
     /// A correct organisation-role approval by `actor` with its grant, audit and notification (for positive controls).

@@ -59,13 +59,36 @@ public struct Database: Sendable {
         try await run(caller: caller, body)
     }
 
-    /// Runs one statement on its own, in the implicit transaction of that statement: one round trip. For the
-    /// command and facts functions, which authenticate the caller's token themselves and are SECURITY DEFINER, so
-    /// they run as their owner whatever the login (no role switch is needed, or made). Returns the first row.
-    /// Serialization failures and deadlocks are retried as in `transaction`; in dry-run mode the statement runs in
-    /// a transaction that is rolled back.
+    /// Runs one read on its own, in the implicit transaction of that statement: one round trip. For the facts and
+    /// read functions, which authenticate the caller's token themselves and are SECURITY DEFINER, so they run as
+    /// their owner whatever the login (no role switch is needed, or made). Returns the first row. Serialization
+    /// failures and deadlocks are retried as in `transaction`; in dry-run mode the statement runs in a transaction
+    /// that is rolled back.
+    ///
+    /// Not for writes: a deferred rule trigger (R4, R15, R16) refuses at commit, and the commit of an implicit
+    /// transaction comes after the statement's result, where PostgresNIO does not report its error (the rows arrive,
+    /// the transaction is rolled back, and nobody is told). Writes go through `command`.
     package func call(_ query: PostgresQuery) async throws -> PostgresRow? {
         try await rows(query).first
+    }
+
+    /// Runs one command function in a transaction of its own (BEGIN, the statement, COMMIT), so that a refusal of a
+    /// deferred rule trigger at COMMIT is reported as an error like any other. No role switch (the functions are
+    /// SECURITY DEFINER and authenticate the token themselves). Returns the first row.
+    package func command(_ query: PostgresQuery) async throws -> PostgresRow? {
+        // Every row is read before COMMIT, so an error after the first one cannot be left unread.
+        @Sendable func first(_ connection: PostgresConnection) async throws -> PostgresRow? {
+            var rows: [PostgresRow] = []
+            for try await row in try await connection.query(query, logger: logger) { rows.append(row) }
+            return rows.first
+        }
+        return try await retrying {
+            try await client.withConnection { connection in
+                try await Self.transaction(on: connection, role: nil, caller: nil, dryRun: dryRun, logger: logger) { connection, _ in
+                    try await first(connection)
+                }
+            }
+        }
     }
 
     /// Like `call`, every row (a read function's page).

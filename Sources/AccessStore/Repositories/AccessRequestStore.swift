@@ -160,7 +160,7 @@ public struct AccessRequestStore: Sendable {
             ).get()
         }
         guard
-            let revoked = try await database.call(
+            let revoked = try await database.command(
                 "SELECT * FROM spor_revoke_assignment(\(caller.bearerToken), \(id), \(reason), \(channel == .own))")
         else { throw Refusal(.notFound, .r13, "Role assignment not found.") }
         return try RoleAssignment(row: revoked.decode(RoleAssignment.Row.self))
@@ -203,7 +203,7 @@ public struct AccessRequestStore: Sendable {
 
     /// Runs a command function returning `spor_request_outcome`: the request and the grant it made, if any.
     private func command(_ query: PostgresQuery) async throws -> (request: AccessRequest, grant: RoleAssignment?, rerouted: Bool) {
-        guard let row = try await database.call(query) else {
+        guard let row = try await database.command(query) else {
             throw StoreError.ruleViolation(code: "insert-failed", rule: "R13", message: "the command returned nothing")
         }
         let c = try row.decode(

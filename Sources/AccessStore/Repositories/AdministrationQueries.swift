@@ -253,7 +253,7 @@ public struct AdministrationQueries: Sendable {
     /// An EMA administrator puts a dead message back in the queue (audited); not found for anyone else or an
     /// unknown message, `not-dead` for a message that is queued or sent.
     public func requeueNotification(actor caller: any Caller, id: Int64) async throws -> Notification {
-        let requeued = try await database.call("SELECT spor_requeue_notification(\(caller.bearerToken), \(id))")
+        let requeued = try await database.command("SELECT spor_requeue_notification(\(caller.bearerToken), \(id))")
         guard try requeued?.decode(Bool.self) == true else {
             throw Refusal(.notDead, .r16, "Notification \(id) is not dead: it is queued or sent already.")
         }

@@ -44,7 +44,7 @@ public struct OMSChangeRequestStore: Sendable {
         }
         let documents = draft.documents
         guard
-            let row = try await database.call(
+            let row = try await database.command(
                 """
                 SELECT * FROM spor_file_oms_change_request(\(caller.bearerToken), \(draft.name), \(draft.country), \(draft.city),
                     \(draft.address), \(draft.justification), \(documents.map(\.fileName)), \(documents.map(\.contentType.rawValue)),
@@ -64,7 +64,7 @@ public struct OMSChangeRequestStore: Sendable {
             try ApprovalPolicy.decideOMSChangeRequest(id: id, status: status, approve: approve, reason: reason).get()
         }
         guard
-            let row = try await database.call(
+            let row = try await database.command(
                 "SELECT * FROM spor_decide_oms_change_request(\(caller.bearerToken), \(id), \(approve), \(reason))")
         else { throw Refusal(.notFound, .r13, "OMS change request \(id) not found.") }
         return try Self.changeRequest(row)

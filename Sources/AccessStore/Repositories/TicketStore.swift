@@ -63,7 +63,7 @@ public struct TicketStore: Sendable {
             ).get()
         }
         guard
-            let row = try await database.call(
+            let row = try await database.command(
                 """
                 SELECT * FROM spor_open_ticket(\(caller.bearerToken), \(id.rawValue), \(subject), \(description), \(signatory.name),
                                                \(signatory.jobTitle), \(signatory.email), \(signatory.organisation.rawValue),
