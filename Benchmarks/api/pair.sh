@@ -3,6 +3,8 @@
 # each with its own embedded PostgreSQL, rounds alternating (base, head, base, head, ...) on this noisy machine.
 # Usage: Benchmarks/api/pair.sh [BASE_REV] [PAIRS_PER_ROUND] [ROUNDS]
 #   BASE_REV defaults to c2f0efa (main before the authenticated actor of issue 9).
+#   BASE_DIR/BASE_BIN, HEAD_DIR/HEAD_BIN: use a checkout and its release binary as they are, built already
+#   (no worktree, no build; the revision arguments are then only labels).
 # Prints one JSON line per round and the median pair time of each side with their ratio.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,14 +15,22 @@ root="${TMPDIR:-/tmp}/spor-bench-api"
 mkdir -p "$root"
 
 prepare() { # name revision port
-    local name=$1 rev=$2 port=$3 dir="$root/$1"
-    if [ ! -d "$dir" ]; then git worktree add -q --detach "$dir" "$rev"; fi
-    git -C "$dir" checkout -q --detach "$rev"
-    (cd "$dir" && swift build -c release --product spor-access >/dev/null)
-    local bin; bin="$(cd "$dir" && swift build -c release --show-bin-path)/spor-access"
+    local name=$1 rev=$2 port=$3 dir="$root/$1" bin
+    local given_dir given_bin
+    given_dir="$(eval echo "\${${name^^}_DIR:-}")"
+    given_bin="$(eval echo "\${${name^^}_BIN:-}")"
+    if [ -n "$given_bin" ]; then
+        dir="$given_dir"
+        bin="$given_bin"
+    else
+        if [ ! -d "$dir" ]; then git worktree add -q --detach "$dir" "$rev"; fi
+        git -C "$dir" checkout -q --detach "$rev"
+        (cd "$dir" && swift build -c release --product spor-access >/dev/null)
+        bin="$(cd "$dir" && swift build -c release --show-bin-path)/spor-access"
+    fi
     rm -rf "$dir/.data/bench"
-    (cd "$dir" && "$bin" serve --data-dir .data/bench --port "$port" --log-level error >"$root/$name.log" 2>&1 &
-     echo $! >"$root/$name.pid")
+    (cd "$dir" && exec "$bin" serve --data-dir .data/bench --port "$port" --log-level error >"$root/$name.log" 2>&1) &
+    echo $! >"$root/$name.pid"
     for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break; sleep 1; done
     # One organisation per round: each round makes its organisation's first super user through the service desk.
     { echo "name,country,city"; for r in $(seq 1 "$rounds"); do echo "Bench Pharma $r,NL,Leiden"; done; } >"$root/oms.csv"
@@ -41,8 +51,8 @@ echo "# base $base_rev vs head ${head_rev:0:7}: $pairs sequential pairs per roun
 results="$root/results.jsonl"
 : >"$results"
 for round in $(seq 1 "$rounds"); do
-    python3 Benchmarks/api/pair.py http://127.0.0.1:18201 "$pairs" 1 base "Bench Pharma $round" | tee -a "$results"
-    python3 Benchmarks/api/pair.py http://127.0.0.1:18202 "$pairs" 1 head "Bench Pharma $round" | tee -a "$results"
+    SPOR_MAIL_DIR="${BASE_DIR:-$root/base}/.data/mail" python3 Benchmarks/api/pair.py http://127.0.0.1:18201 "$pairs" 1 base "Bench Pharma $round" | tee -a "$results"
+    SPOR_MAIL_DIR="${HEAD_DIR:-$root/head}/.data/mail" python3 Benchmarks/api/pair.py http://127.0.0.1:18202 "$pairs" 1 head "Bench Pharma $round" | tee -a "$results"
 done
 python3 - "$results" <<'PY'
 import json, statistics, sys

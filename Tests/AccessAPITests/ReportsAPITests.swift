@@ -13,6 +13,34 @@ struct ReportsAPITests {
     static let json: HTTPFields = [.accept: "application/json"]
     static let csv: HTTPFields = [.accept: "text/csv"]
 
+    @Test("CSV cells a spreadsheet would run as formulas are neutralised (OWASP): an OMS name =HYPERLINK(...) is text")
+    func csvFormulasNeutralised() async throws {
+        try await Fixture.with { f in
+            let evil = try await f.organisation("=HYPERLINK(\"http://evil.example\",\"click\")")
+            let plus = try await f.organisation("+31 Pharma")
+            for org in [evil, plus] {
+                let carol = try await f.user("carol")
+                _ = try await f.requests.submit(actor: carol, role: .superUser, organisation: org, justification: nil)
+            }
+            let desk = try await f.staff(.serviceDesk)
+            try await TestApplication.build(f.db).test(.router) { client in
+                let api = API(client: client)
+                let token = try await api.signIn(desk, fixture: f, password: Fixture.staffPassword)
+                func row(_ org: OrganisationID) async throws -> String {
+                    let csv = try await api.send(
+                        .get, "/v1/reports/organisations_without_super_user?organisationId=\(org.rawValue)", token: token,
+                        headers: Self.csv)
+                    return csv.text.components(separatedBy: "\r\n")[1]
+                }
+                #expect(try await row(evil).hasPrefix("\(evil.rawValue),\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")\",NL,"))
+                #expect(try await row(plus).hasPrefix("\(plus.rawValue),\"'+31 Pharma\",NL,"))
+                // Numbers stay numbers (a negative one is not a formula).
+                let page = ReportPage(columns: ["n", "t"], rows: [[.number(-2), .text("-2")]])
+                #expect(page.csv() == "n,t\r\n-2,\"'-2\"\r\n")
+            }
+        }
+    }
+
     @Test("R13: staff read every report as JSON and CSV, matching the views; super users only their organisations'")
     func reports() async throws {
         try await Fixture.with { f in

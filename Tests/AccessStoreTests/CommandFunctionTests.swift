@@ -95,10 +95,12 @@ struct CommandFunctionTests {
                 FOR EACH ROW EXECUTE FUNCTION commit_probe_refuse()
                 """,
             ] { _ = try await f.owner.query(statement, logger: TestDatabase.logger).collect() }
+            _ = try await f.owner.query(
+                "CREATE FUNCTION commit_probe_insert() RETURNS SETOF int LANGUAGE sql AS $$ INSERT INTO commit_probe VALUES (1) RETURNING x $$",
+                logger: TestDatabase.logger
+            ).collect()
             let database = Database(client: f.owner, logger: TestDatabase.logger, role: nil)
-            await #expect(throws: (any Error).self) {
-                _ = try await database.command("WITH i AS (INSERT INTO commit_probe VALUES (1) RETURNING x) SELECT x FROM i")
-            }
+            await #expect(throws: (any Error).self) { _ = try await database.command("SELECT * FROM commit_probe_insert()") }
             #expect(try await f.ownerQuery("SELECT count(*)::text FROM commit_probe") == ["0"])
         }
     }

@@ -8,6 +8,68 @@ import Testing
 extension SQLRuleTests {
     @Suite("R18: decided is final, requests are never deleted, and expire only when due")
     struct Lifecycle {
+        @Test("R18: a request's lifetime comes from the settings only (no 'infinity'); R5: no grant is back-dated")
+        func lifetimeAndStartFromTheRules() async throws {
+            try await Fixture.with { f in
+                let org = try await f.organisation()
+                let superUser = try await f.superUser(of: org)
+                let applicant = try await f.user()
+                @Sendable func file(expiresAt: String?) async -> Answer? {
+                    await attempt(f, as: applicant) { conn in
+                        let id = try await conn.text(
+                            """
+                            INSERT INTO access_requests (organisation_id, requester_id, role, status, approver_kind, expires_at)
+                            VALUES (\(org.rawValue), \(applicant.pgUUID), 'spor-industry-user', 'pending', 'organisation-super-users',
+                                    \(expiresAt)::timestamptz)
+                            RETURNING id::text
+                            """)
+                        try await conn.audit(
+                            actor: applicant, organisation: org, action: "access-request.submitted", subjectType: "access_request",
+                            subjectID: id)
+                        try await conn.notify(template: "request-filed", subjectType: "access_request", subjectID: id)
+                    }
+                }
+                #expect(await file(expiresAt: "infinity") == Answer("validation-failed", "R18"))
+                #expect(await file(expiresAt: "2999-01-01") == Answer("validation-failed", "R18"))
+                #expect(try await f.ownerValue("SELECT count(*)::text FROM access_requests WHERE requester_id = \(applicant.pgUUID)") == "0")
+                #expect(await file(expiresAt: nil) == nil)
+                #expect(
+                    try await f.ownerValue(
+                        """
+                        SELECT (expires_at - created_at = (SELECT request_lifetime FROM settings))::text FROM access_requests
+                        WHERE requester_id = \(applicant.pgUUID)
+                        """) == "true")
+
+                // A grant dated a day back is refused; the same grant from now is a positive control.
+                let request =
+                    Int64(
+                        try await f.ownerValue("SELECT id::text FROM access_requests WHERE requester_id = \(applicant.pgUUID)")) ?? 0
+                @Sendable func approve(from start: String) async -> Answer? {
+                    await attempt(f, as: superUser) { conn in
+                        try await conn.query(
+                            "UPDATE access_requests SET status = 'approved', decided_by = \(superUser.pgUUID) WHERE id = \(request)",
+                            logger: log)
+                        try await conn.audit(
+                            actor: superUser, organisation: org, action: "access-request.approved", subjectType: "access_request",
+                            subjectID: String(request))
+                        let grant = try await conn.text(
+                            """
+                            INSERT INTO role_assignments (organisation_id, account_id, role, source, access_request_id, effective_from)
+                            VALUES (\(org.rawValue), \(applicant.pgUUID), 'spor-industry-user', 'access-request', \(request),
+                                    \(unescaped: start))
+                            RETURNING id::text
+                            """)
+                        try await conn.audit(
+                            actor: superUser, organisation: org, action: "role-assignment.granted", subjectType: "role_assignment",
+                            subjectID: grant)
+                        try await conn.notify(template: "request-decided", subjectType: "access_request", subjectID: String(request))
+                    }
+                }
+                #expect(await approve(from: "now() - interval '1 day'") == Answer("activation-delay", "R5"))
+                #expect(await approve(from: "now()") == nil)
+            }
+        }
+
         @Test("R18: a decided request never changes again")
         func decidedRequestsAreFinal() async throws {
             try await Fixture.with { f in

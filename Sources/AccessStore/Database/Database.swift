@@ -67,28 +67,20 @@ public struct Database: Sendable {
     ///
     /// Not for writes: a deferred rule trigger (R4, R15, R16) refuses at commit, and the commit of an implicit
     /// transaction comes after the statement's result, where PostgresNIO does not report its error (the rows arrive,
-    /// the transaction is rolled back, and nobody is told). Writes go through `command`.
+    /// the transaction is rolled back, and nobody is told). Commands go through `command`.
     package func call(_ query: PostgresQuery) async throws -> PostgresRow? {
         try await rows(query).first
     }
 
-    /// Runs one command function in a transaction of its own (BEGIN, the statement, COMMIT), so that a refusal of a
-    /// deferred rule trigger at COMMIT is reported as an error like any other. No role switch (the functions are
-    /// SECURITY DEFINER and authenticate the token themselves). Returns the first row.
+    /// Runs one command function (`SELECT * FROM spor_…(…)`) as one statement, with the deferred rule checks (R4,
+    /// R15, R16) run inside it: the statement becomes
+    /// `SELECT * FROM (<query>) AS command WHERE spor_check_deferred_rules()` (0029), so a refusal at what would
+    /// have been COMMIT is an error of the statement, reported like any other, and no lock outlives the statement.
+    /// Returns the first row.
     package func command(_ query: PostgresQuery) async throws -> PostgresRow? {
-        // Every row is read before COMMIT, so an error after the first one cannot be left unread.
-        @Sendable func first(_ connection: PostgresConnection) async throws -> PostgresRow? {
-            var rows: [PostgresRow] = []
-            for try await row in try await connection.query(query, logger: logger) { rows.append(row) }
-            return rows.first
-        }
-        return try await retrying {
-            try await client.withConnection { connection in
-                try await Self.transaction(on: connection, role: nil, caller: nil, dryRun: dryRun, logger: logger) { connection, _ in
-                    try await first(connection)
-                }
-            }
-        }
+        var checked = query
+        checked.sql = "SELECT * FROM (\(query.sql)) AS command WHERE spor_check_deferred_rules()"
+        return try await rows(checked).first
     }
 
     /// Like `call`, every row (a read function's page).

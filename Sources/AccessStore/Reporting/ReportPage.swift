@@ -26,17 +26,35 @@ public struct ReportPage: Sendable, Equatable {
     /// The cells as text (NULL as nil), as `csv()` and `text()` print them.
     public var cells: [[String?]] { rows.map { $0.map { $0 == .null ? nil : $0.csvText } } }
 
-    /// RFC 4180 CSV: header row, CRLF line ends, fields quoted when they hold a comma, quote or line break.
+    /// RFC 4180 CSV: header row, CRLF line ends, fields quoted when they hold a comma, quote or line break. A text
+    /// cell that a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage
+    /// return: an OMS name `=HYPERLINK(...)`, say) is neutralised as OWASP advises: prefixed with `'` and quoted.
+    /// Numbers are written as they are.
     public func csv() -> String {
-        func field(_ value: String?) -> String {
-            guard let value else { return "" }
-            if value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
-                return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        func field(_ value: String?, formulaSafe: Bool) -> String {
+            guard var value else { return "" }
+            var quote = value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+            if formulaSafe, let first = value.unicodeScalars.first, Self.formulaStarts.contains(first) {
+                value = "'" + value
+                quote = true
             }
-            return value
+            return quote ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value
         }
-        return ([columns.map(field)] + cells.map { $0.map(field) }).map { $0.joined(separator: ",") + "\r\n" }.joined()
+        let header = columns.map { field($0, formulaSafe: true) }
+        let body = rows.map { row in
+            row.map { cell -> String in
+                switch cell {
+                case .null: ""
+                case .number, .bool: field(cell.csvText, formulaSafe: false)
+                case .text, .list: field(cell.csvText, formulaSafe: true)
+                }
+            }
+        }
+        return ([header] + body).map { $0.joined(separator: ",") + "\r\n" }.joined()
     }
+
+    /// The first characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+    static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]
 
     /// An aligned text table for terminals.
     public func text() -> String {
