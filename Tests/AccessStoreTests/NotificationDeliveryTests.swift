@@ -113,6 +113,25 @@ struct NotificationDeliveryTests {
         }
     }
 
+    @Test("R16: two workers delivering at once send every message exactly once")
+    func twoWorkersNeverSendOneTwice() async throws {
+        try await Fixture.with { f in
+            for i in 0..<40 { _ = try await f.user("many\(i)") }
+            let total = Int(try await f.ownerQuery("SELECT count(*)::text FROM notification_outbox").first ?? "") ?? 0
+            let senders = [ScriptedSender(), ScriptedSender()]
+            let workers = senders.map { NotificationDelivery(database: f.worker, sender: $0, retry: Self.noBackOff) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in workers {
+                    group.addTask { while try await worker.deliverPending(batch: 5).claimed > 0 {} }
+                }
+                try await group.waitForAll()
+            }
+            let sent = await senders[0].sent + senders[1].sent
+            #expect(sent.count == total && Set(sent).count == total)
+            #expect(try await f.ownerQuery("SELECT count(*)::text FROM notification_outbox WHERE delivered_at IS NULL OR attempts <> 1") == ["0"])
+        }
+    }
+
     @Test("R16: the back-off doubles from the first pause up to the cap, with half of it random")
     func backOff() {
         let policy = RetryPolicy(initialDelay: .seconds(30), maximumDelay: .seconds(3600))

@@ -65,11 +65,11 @@ extension HTTPMetrics {
     func record(_ figures: OutboxFigures) {
         registry.makeGauge(
             descriptor: MetricNameDescriptor(
-                namespace: "spor", subsystem: "mail", metricName: "queue_depth", helpText: "Messages waiting to be delivered")
+                namespace: "spor", subsystem: "mail", metricName: "queue_depth", unitName: "", helpText: "Messages waiting to be delivered")
         ).set(Double(figures.queued))
         registry.makeGauge(
             descriptor: MetricNameDescriptor(
-                namespace: "spor", subsystem: "mail", metricName: "dead_messages", helpText: "Messages given up, until requeued")
+                namespace: "spor", subsystem: "mail", metricName: "dead_messages", unitName: "", helpText: "Messages given up, until requeued")
         ).set(Double(figures.dead))
         registry.makeGauge(
             descriptor: MetricNameDescriptor(

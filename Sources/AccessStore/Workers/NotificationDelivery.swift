@@ -166,7 +166,7 @@ public struct NotificationDelivery: Sendable {
             SELECT spor_record_delivery(t.id, t.outcome, t.reply, t.retry)
             FROM unnest(\(ids)::bigint[], \(states)::text[], \(replies)::text[], \(delays)::float8[]) AS t(id, outcome, reply, retry)
             """
-        try await database.transaction { connection in
+        _ = try await database.transaction { connection in
             try await connection.query(query, logger: logger).collect()
         }
         return round
