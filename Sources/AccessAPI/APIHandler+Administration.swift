@@ -77,11 +77,25 @@ extension APIHandler {
         let actor = try RequestActor.required()
         let letter = try await administration.letter(actor: actor, ticket: input.path.ticketId)
         let body = HTTPBody(letter.bytes)
+        // A download, never rendered inline, never sniffed as another type (R10's letter comes from the requester).
+        let headers = Operations.GetTicketLetter.Output.Ok.Headers(
+            contentDisposition: Self.attachment(fileName: letter.fileName), xContentTypeOptions: "nosniff")
         switch letter.contentType {
-        case .pdf: return .ok(.init(body: .pdf(body)))
-        case .png: return .ok(.init(body: .png(body)))
-        case .jpeg: return .ok(.init(body: .jpeg(body)))
+        case .pdf: return .ok(.init(headers: headers, body: .pdf(body)))
+        case .png: return .ok(.init(headers: headers, body: .png(body)))
+        case .jpeg: return .ok(.init(headers: headers, body: .jpeg(body)))
         }
+    }
+
+    /// `attachment` with the file name (RFC 6266): an ASCII fallback without quotes, backslashes or control
+    /// characters, and the exact name percent-encoded as `filename*`.
+    static func attachment(fileName: String) -> String {
+        let fallback = String(
+            fileName.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0 != "\"" && $0 != "\\" && $0.value != 0x7F ? Character($0) : "_" })
+        let allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)..<Unicode.Scalar(0x80)))
+            .union(CharacterSet(charactersIn: "!#$&+-.^_`|~"))
+        let encoded = fileName.addingPercentEncoding(withAllowedCharacters: allowed) ?? fallback
+        return "attachment; filename=\"\(fallback)\"; filename*=UTF-8''\(encoded)"
     }
 
     // MARK: OMS change requests (R17)

@@ -47,6 +47,7 @@ func buildRouter(
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
+    router.add(middleware: ResponseHeadersMiddleware())
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: BodyLimitMiddleware(maximumSize: configuration.maximumBodySize))
     HealthRoutes(database: database, migrations: configuration.migrations, metrics: metrics).register(on: router)

@@ -11,7 +11,7 @@ import Testing
 
 @Suite("Administration API: members, service desk queue, OMS change requests, audit trail, outbox")
 struct AdministrationAPITests {
-    static let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52]
+    static let png = Fixture.png
 
     // MARK: Seed scenario (2)
 
@@ -371,12 +371,17 @@ struct AdministrationAPITests {
                 #expect(try await api.call(.get, "/v1/service-desk/tickets/\(fresh)", token: deskToken).status == .ok)
                 #expect(try await api.call(.get, "/v1/service-desk/tickets/\(fresh)", token: earlyToken).status == .notFound)
 
-                // The letters: bytes and content type as uploaded.
-                for (id, bytes, type) in [(Int(overdue.id), Fixture.pdf, "application/pdf"), (fresh, Self.png, "image/png")] {
+                // The letters: bytes and content type as uploaded, as downloads that are never sniffed (R10).
+                for (id, bytes, type, name) in [
+                    (Int(overdue.id), Fixture.pdf, "application/pdf", "affiliation.pdf"), (fresh, Self.png, "image/png", "letter scan.png"),
+                ] {
                     let letter = try await api.send(.get, "/v1/service-desk/tickets/\(id)/letter", token: deskToken)
                     #expect(letter.status == .ok)
                     #expect(letter.contentType == type)
                     #expect(Array(buffer: letter.body) == bytes)
+                    #expect(letter.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
+                    let encoded = name.replacingOccurrences(of: " ", with: "%20")
+                    #expect(letter.headers[.contentDisposition] == "attachment; filename=\"\(name)\"; filename*=UTF-8''\(encoded)")
                 }
                 #expect(try await api.call(.get, "/v1/service-desk/tickets/\(fresh)/letter", token: lateToken).status == .notFound)
                 #expect(try await api.call(.get, "/v1/service-desk/tickets/999999/letter", token: deskToken).status == .notFound)

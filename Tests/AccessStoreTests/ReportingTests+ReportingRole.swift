@@ -76,6 +76,53 @@ extension ReportingTests {
         }
     }
 
+    @Test("A leaky function of the analyst's own sees only the rows a view shows: every reporting view is a security barrier")
+    func viewsAreSecurityBarriers() async throws {
+        try await Fixture.with { f in
+            _ = try await World.seeded(f)
+            _ = try await f.user("unverified")  // accounts no view shows
+            let barriers = try await f.ownerQuery(
+                """
+                SELECT c.relname || ':' || coalesce(array_to_string(c.reloptions, ','), '') FROM pg_class c
+                JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'reporting' AND c.relkind = 'v' ORDER BY 1
+                """)
+            #expect(!barriers.isEmpty && barriers.allSatisfy { $0.contains("security_barrier=true") }, "\(barriers)")
+            let columns = try await f.ownerQuery(
+                """
+                SELECT table_name || '.' || column_name FROM information_schema.columns
+                WHERE table_schema = 'reporting' AND data_type IN ('text', 'ARRAY', 'uuid') ORDER BY 1
+                """)
+            try await withAnalyst(f) { analyst in
+                try await analyst.withConnection { conn in
+                    // The attack: a function cheaper than anything, that records every value it is shown.
+                    for statement in [
+                        "CREATE TEMP TABLE seen (v text)",
+                        """
+                        CREATE FUNCTION pg_temp.leak(v text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $$
+                        BEGIN INSERT INTO seen VALUES (v); RETURN true; END $$
+                        """,
+                    ] { _ = try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect() }
+                    for column in columns {
+                        let parts = column.split(separator: ".")
+                        let (view, name) = (parts[0], parts[1])
+                        _ = try await conn.query(PostgresQuery(unsafeSQL: "TRUNCATE seen"), logger: logger).collect()
+                        _ = try await conn.query(
+                            PostgresQuery(unsafeSQL: "SELECT count(*) FROM reporting.\(view) WHERE pg_temp.leak(\(name)::text)"), logger: logger
+                        ).collect()
+                        let leaked = try await conn.query(
+                            PostgresQuery(
+                                unsafeSQL: """
+                                    SELECT count(*)::text FROM seen
+                                    WHERE v IS NOT NULL AND v NOT IN (SELECT \(name)::text FROM reporting.\(view) WHERE \(name) IS NOT NULL)
+                                    """), logger: logger
+                        ).collect().first?.decode(String.self)
+                        #expect(leaked == "0", "reporting.\(column): the function saw values the view does not show")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("The reporting role can execute none of the SECURITY DEFINER functions")
     func reportingRoleHasNoDefinerFunctions() async throws {
         try await Fixture.with { f in

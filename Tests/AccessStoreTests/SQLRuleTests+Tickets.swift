@@ -74,6 +74,15 @@ extension SQLRuleTests {
                     await fileTicket(
                         subject: "SPOR super user role access – request ID 1", signatoryOrganisation: org,
                         authority: true) == Answer("r10_subject_quotes_the_request"))
+                // The id as a whole number: a longer number that contains it is another request (0030).
+                for subject in [
+                    "SPOR super user role access – request ID \(request)9", "SPOR super user role access – request ID 9\(request)",
+                    "SPOR super user role access \(request) – request ID 7",
+                ] {
+                    #expect(
+                        await fileTicket(subject: subject, signatoryOrganisation: org, authority: true)
+                            == Answer("r10_subject_quotes_the_request"), "\(subject)")
+                }
                 #expect(
                     await fileTicket(
                         subject: "SPOR super user role access – request ID \(request)", signatoryOrganisation: other,
@@ -112,9 +121,16 @@ extension SQLRuleTests {
                 #expect(await upload(Array("just some text, not a PDF".utf8), as: "application/pdf") == Answer("r10_content_matches_type"))
                 #expect(await upload(Fixture.pdf, as: "image/png") == Answer("r10_content_matches_type"))
                 #expect(await upload(Fixture.pdf, as: "image/jpeg") == Answer("r10_content_matches_type"))
+                // The signature alone is not a file of that type: header and trailer (0030).
+                #expect(await upload(Array("%PDF-".utf8), as: "application/pdf") == Answer("r10_content_structure"))
+                #expect(await upload(Array("%PDF-1.7 but never ends".utf8), as: "application/pdf") == Answer("r10_content_structure"))
+                #expect(await upload(Array(Fixture.png.prefix(16)), as: "image/png") == Answer("r10_content_structure"))
+                #expect(await upload([0xFF, 0xD8, 0xFF, 0xE0, 0x00], as: "image/jpeg") == Answer("r10_content_structure"))
                 #expect(try await f.ownerValue("SELECT count(*)::text FROM documents") == "0")
                 #expect(await upload(Fixture.pdf, as: "application/pdf") == nil)
-                #expect(try await f.ownerValue("SELECT count(*)::text FROM documents") == "1")
+                #expect(await upload(Fixture.png, as: "image/png") == nil)
+                #expect(await upload([0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 0xFF, 0xD9], as: "image/jpeg") == nil)
+                #expect(try await f.ownerValue("SELECT count(*)::text FROM documents") == "3")
             }
         }
     }
