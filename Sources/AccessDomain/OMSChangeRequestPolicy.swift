@@ -89,10 +89,13 @@ extension ApprovalPolicy {
 
     /// A data steward's decision on a change request: only pending ones, and a rejection needs a reason (R17, R18).
     public static func decideOMSChangeRequest(
-        id: Int64, status: ChangeRequestStatus, approve: Bool, reason: String?
+        id: Int64, status: ChangeRequestStatus, approve: Bool, reason: String?, requester: AccountID? = nil, decider: AccountID? = nil
     ) -> Result<Void, Refusal> {
         guard status == .pending else {
             return .failure(Refusal(.notPending, .r18, "Change request \(id) is already \(status.rawValue)."))
+        }
+        if let requester, requester == decider {
+            return .failure(Refusal(.selfApproval, .r12, "You filed change request \(id): another EMA data steward decides it."))
         }
         if !approve && (reason ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             return .failure(Refusal(.reasonRequired, .r17, "Give the requester a reason for the rejection.", field: "reason"))

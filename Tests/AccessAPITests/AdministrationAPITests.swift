@@ -90,6 +90,34 @@ struct AdministrationAPITests {
         }
     }
 
+    @Test("R17/R12 through HTTP: a data steward does not decide their own change request (403 self-approval); another steward does")
+    func stewardDoesNotDecideOwnChangeRequest() async throws {
+        try await Fixture.with { f in
+            let steward = try await f.staff(.dataSteward)
+            let other = try await f.staff(.dataSteward)
+            _ = try await f.requests.submit(actor: steward, role: .unaffiliatedUser, organisation: nil, justification: nil)
+            try await TestApplication.build(f.db).test(.router) { client in
+                let api = API(client: client)
+                let token = try await api.signIn(steward, fixture: f, password: Fixture.staffPassword)
+                let otherToken = try await api.signIn(other, fixture: f, password: Fixture.staffPassword)
+                let filed = try await api.call(
+                    .post, "/v1/organisation-change-requests", token: token,
+                    [
+                        "name": "Steward Labs", "country": "NL", "city": "Delft",
+                        "documents": [["fileName": "proof.png", "contentType": "image/png", "contentBase64": Data(Self.png).base64EncodedString()]],
+                    ])
+                #expect(filed.status == .created)
+                let id = try #require(filed["id"] as? Int)
+                for action in ["approve", "reject"] {
+                    let own = try await api.call(.post, "/v1/organisation-change-requests/\(id)/\(action)", token: token, ["reason": "mine"])
+                    #expect(own.status == .forbidden && own.code == "self-approval", "\(action)")
+                }
+                let approved = try await api.call(.post, "/v1/organisation-change-requests/\(id)/approve", token: otherToken)
+                #expect(approved.status == .ok && approved["status"] as? String == "approved")
+            }
+        }
+    }
+
     @Test("R17: a data steward rejects a change request with a reason; an empty reason is refused; bad input is a 4xx")
     func rejectChangeRequest() async throws {
         try await Fixture.with { f in

@@ -61,7 +61,9 @@ public struct OMSChangeRequestStore: Sendable {
             let facts = try await self.facts(caller, id)
             guard let status = facts.status else { throw Refusal(.notFound, .r13, "OMS change request \(id) not found.") }
             try ApprovalPolicy.canDecideOMSChangeRequest(actor: Actor(id: facts.actor, staffRoles: facts.staffRoles)).get()
-            try ApprovalPolicy.decideOMSChangeRequest(id: id, status: status, approve: approve, reason: reason).get()
+            try ApprovalPolicy.decideOMSChangeRequest(
+                id: id, status: status, approve: approve, reason: reason, requester: facts.requester, decider: facts.actor
+            ).get()
         }
         guard
             let row = try await database.command(
@@ -76,17 +78,18 @@ public struct OMSChangeRequestStore: Sendable {
         let hasEffectiveRole: Bool
         let staffRoles: Set<StaffRole>
         let status: ChangeRequestStatus?
+        let requester: AccountID?
     }
 
     private func facts(_ caller: any Caller, _ id: Int64?) async throws -> Facts {
         guard
             let row = try await database.call(
-                "SELECT actor, has_effective_role, staff_roles, status FROM spor_oms_facts(\(caller.bearerToken), \(id))")
+                "SELECT actor, has_effective_role, staff_roles, status, requester_id FROM spor_oms_facts(\(caller.bearerToken), \(id))")
         else { throw Refusal(.notAuthenticated, .r13, "Sign in first.") }
-        let (actor, effective, staff, status) = try row.decode((UUID, Bool, [String], String?).self)
+        let (actor, effective, staff, status, requester) = try row.decode((UUID, Bool, [String], String?, UUID?).self)
         return Facts(
             actor: AccountID(actor), hasEffectiveRole: effective, staffRoles: Set(staff.compactMap(StaffRole.init(rawValue:))),
-            status: try status.map { try stored($0, in: "oms_change_requests") })
+            status: try status.map { try stored($0, in: "oms_change_requests") }, requester: requester.map(AccountID.init))
     }
 
     /// A row of `spor_oms_change_request`.
