@@ -28,11 +28,40 @@ struct SessionAPITests {
                 #expect(locked.status == .tooManyRequests && locked.code == "too-many-attempts")
             }
             // The window passes: sign-in works again.
-            try await f.owner.query("UPDATE login_failures SET failed_at = failed_at - interval '16 minutes'")
+            try await f.owner.query("UPDATE sign_in_failures SET failed_at = failed_at - interval '16 minutes'")
             try await TestApplication.build(f.db).test(.router) { client in
                 let ok = try await API(client: client).call(.post, "/v1/sessions", ["email": "agent@ema.example", "password": "right password 123"])
                 #expect(ok.status == .created)
             }
+        }
+    }
+
+    @Test(
+        "30 concurrent wrong passwords: 5 are checked, 25 get 429; the right one is refused too; an unknown e-mail is throttled alike")
+    func concurrentLockout() async throws {
+        try await Fixture.with { f in
+            try await f.administration.addStaff(
+                email: "target@ema.example", displayName: "Target", role: .serviceDesk, password: "right password 123", bcryptCost: 4)
+            try await TestApplication.build(f.db).test(.router) { client in
+                let api = API(client: client)
+                for email in ["target@ema.example", "nobody-\(UUID().uuidString.prefix(6))@ema.example"] {
+                    let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                        for _ in 0..<30 {
+                            group.addTask {
+                                try await api.call(.post, "/v1/sessions", ["email": email, "password": "wrong password 123"]).status
+                            }
+                        }
+                        var all: [HTTPResponse.Status] = []
+                        for try await status in group { all.append(status) }
+                        return all
+                    }
+                    #expect(statuses.filter { $0 == .unauthorized }.count == 5, "\(email)")
+                    #expect(statuses.filter { $0 == .tooManyRequests }.count == 25, "\(email)")
+                    let again = try await api.call(.post, "/v1/sessions", ["email": email.uppercased(), "password": "right password 123"])
+                    #expect(again.status == .tooManyRequests && again.code == "too-many-attempts", "\(email)")
+                }
+            }
+            #expect(try await f.ownerQuery("SELECT count(*)::text FROM sign_in_failures") == ["10"])
         }
     }
 
