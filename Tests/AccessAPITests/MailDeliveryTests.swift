@@ -219,7 +219,7 @@ struct MailDeliveryTests {
             let composer = MailComposer(fromAddress: "no-reply@spor.test", fromName: nil, publicURL: "https://spor.test")
             let client = SMTPClient(
                 configuration: SMTPConfiguration(host: "127.0.0.1", port: sink.port, security: .startTLSIfOffered), logger: TestDatabase.logger)
-            let policy = RetryPolicy(initialDelay: .zero, maximumDelay: .zero, lease: .seconds(2))
+            let policy = RetryPolicy(initialDelay: .zero, maximumDelay: .zero, lease: .seconds(4))
             let delivery = NotificationDelivery(database: f.worker, sender: SMTPSender(client: client, composer: composer), retry: policy)
             // The first worker claims (nobody else can claim it now) and sends, then dies before recording.
             let claimed = try await delivery.claim(batch: 10)
