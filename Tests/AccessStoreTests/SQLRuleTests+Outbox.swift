@@ -136,6 +136,25 @@ extension SQLRuleTests {
                         """, logger: log)
                 }
                 #expect(direct == .sqlState("42501"))
+                // Asked again and again in one transaction, the message is queued once per recipient (0036).
+                let repeated = await attempt(f, as: superUser) { conn in
+                    try await conn.query(
+                        """
+                        UPDATE access_requests SET status = 'rejected', decided_by = \(superUser.pgUUID), decision_reason = 'no'
+                        WHERE id = \(request)
+                        """, logger: log)
+                    try await conn.audit(
+                        actor: superUser, organisation: org, action: "access-request.rejected", subjectType: "access_request",
+                        subjectID: String(request))
+                    for _ in 0..<5 {
+                        #expect(try await conn.text("SELECT spor_notify('access_request', \(String(request)), 'request-decided')::text") == "1")
+                    }
+                }
+                #expect(repeated == nil)
+                #expect(
+                    try await f.ownerValue(
+                        "SELECT count(*)::text FROM notification_outbox WHERE subject_id = \(String(request)) AND template = 'request-decided'")
+                        == "1")
             }
         }
     }
