@@ -25,6 +25,12 @@ public struct AppConfiguration: Sendable {
     public var bcryptCost: UInt8
     /// How the outbox is delivered: SMTP, or `.eml` files in a folder (the default).
     public var mail: MailConfiguration
+    /// Serve at once, or wait for (and migrate) the database first, answering 503 `starting` meanwhile.
+    public var startup: StartupMode = .immediate
+    /// How long a call waits for a free database connection before it is answered 503 `database-unavailable`.
+    public var connectionWait: Duration = .seconds(5)
+    /// API calls in progress at most; more are answered 503 `overloaded` at once.
+    public var maximumRequestsInFlight: Int = 1024
 
     public init(
         host: String = "127.0.0.1",

@@ -14,12 +14,26 @@ public func buildApplication(
     metrics: HTTPMetrics = HTTPMetrics(),
     logger: Logger
 ) throws -> some ApplicationProtocol {
-    let database = try Database.connect(
+    var database = try Database.connect(
         to: configuration.database, logger: logger, maximumConnections: configuration.maximumDatabaseConnections)
+    database.connectionWait = configuration.connectionWait
     // Reports may read from a replica: spor_report only reads, and authenticating a token writes nothing.
-    let reporting = try configuration.reportingDatabase.map { try Database.connect(to: $0, logger: logger, maximumConnections: 5) }
-    let router = try buildRouter(configuration, database: database, reportingDatabase: reporting ?? database, metrics: metrics)
+    var reporting = try configuration.reportingDatabase.map { try Database.connect(to: $0, logger: logger, maximumConnections: 5) }
+    reporting?.connectionWait = configuration.connectionWait
+    let gate: StartupGate
     var services: [any Service] = [database.service]
+    switch configuration.startup {
+    case .immediate:
+        gate = StartupGate(open: true)
+    case .waitForDatabase(let owner):
+        gate = StartupGate(open: false)
+        services.append(
+            DatabaseStartup(
+                gate: gate, application: configuration.database, owner: owner, migrations: configuration.migrations,
+                database: database, logger: logger))
+    }
+    let router = try buildRouter(
+        configuration, database: database, reportingDatabase: reporting ?? database, metrics: metrics, gate: gate)
     if let reporting { services.append(reporting.service) }
     if configuration.runBackgroundWorkers {
         let worker = try Database.connect(to: configuration.workerDatabase, logger: logger, maximumConnections: 2, role: DatabaseRole.worker)
@@ -27,8 +41,8 @@ public func buildApplication(
         services.append(
             PeriodicWorker.outbox(
                 NotificationDelivery(database: worker, sender: configuration.mail.makeSender(logger: logger), retry: configuration.mail.retry),
-                metrics: metrics, interval: configuration.mail.pollInterval, logger: logger))
-        services.append(PeriodicWorker.expiry(AccessRequestStore(database: worker), interval: .seconds(60), logger: logger))
+                metrics: metrics, interval: configuration.mail.pollInterval, gate: gate, logger: logger))
+        services.append(PeriodicWorker.expiry(AccessRequestStore(database: worker), interval: .seconds(60), gate: gate, logger: logger))
     }
     return Application(
         router: router,
@@ -42,15 +56,18 @@ public func buildApplication(
 }
 
 func buildRouter(
-    _ configuration: AppConfiguration, database: Database, reportingDatabase: Database, metrics: HTTPMetrics
+    _ configuration: AppConfiguration, database: Database, reportingDatabase: Database, metrics: HTTPMetrics,
+    gate: StartupGate = StartupGate(open: true)
 ) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
     router.add(middleware: ResponseHeadersMiddleware())
     router.add(middleware: ProblemMiddleware())
+    router.add(middleware: InFlightLimitMiddleware(limit: configuration.maximumRequestsInFlight))
+    router.add(middleware: StartupGateMiddleware(gate: gate))
     router.add(middleware: BodyLimitMiddleware(maximumSize: configuration.maximumBodySize))
-    HealthRoutes(database: database, migrations: configuration.migrations, metrics: metrics).register(on: router)
+    HealthRoutes(database: database, migrations: configuration.migrations, metrics: metrics, gate: gate).register(on: router)
     router.get("/openapi.yaml") { _, _ in
         Response(
             status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],

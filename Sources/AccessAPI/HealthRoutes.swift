@@ -8,6 +8,7 @@ struct HealthRoutes {
     let database: Database
     let migrations: MigrationSet
     let metrics: HTTPMetrics
+    var gate = StartupGate(open: true)
 
     func register(on router: Router<AppRequestContext>) {
         router.get("/health/live") { _, _ in
@@ -26,6 +27,9 @@ struct HealthRoutes {
 
     /// 200 when the database answers and every migration is applied unchanged; 503 naming what is wrong otherwise.
     func readiness(logger: Logger) async -> Response {
+        if let reason = gate.reason {
+            return Self.json(.serviceUnavailable, ["status": "starting", "database": reason])
+        }
         switch await database.readiness(of: migrations) {
         case .ready:
             return Self.json(.ok, ["status": "ready", "database": "reachable", "migrations": "current"])

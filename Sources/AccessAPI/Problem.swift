@@ -9,13 +9,19 @@ public struct Problem: Error, Sendable, Equatable {
     public var detail: String
     /// Extra members, e.g. the offending `field` or the `rule` id.
     public var extensions: [String: String]
+    /// Seconds after which the client may try again: sent as `Retry-After` (503 and 429 answers).
+    public var retryAfter: Int?
 
-    public init(status: HTTPResponse.Status, code: String, title: String, detail: String, extensions: [String: String] = [:]) {
+    public init(
+        status: HTTPResponse.Status, code: String, title: String, detail: String, extensions: [String: String] = [:],
+        retryAfter: Int? = nil
+    ) {
         self.status = status
         self.code = code
         self.title = title
         self.detail = detail
         self.extensions = extensions
+        self.retryAfter = retryAfter
     }
 
     public static func notFound(_ detail: String = "There is nothing at this address.") -> Problem {
@@ -31,6 +37,14 @@ public struct Problem: Error, Sendable, Equatable {
     public static let internalError = Problem(
         status: .internalServerError, code: "internal-error", title: "Internal error",
         detail: "Something went wrong on our side. It has been logged; quote the X-Request-ID header when reporting it.")
+
+    /// The database is away or out of time (`StoreError.unavailable`): nothing the client was told of changed.
+    public static func databaseUnavailable(_ reason: String) -> Problem {
+        Problem(
+            status: .serviceUnavailable, code: "database-unavailable", title: "Database unavailable",
+            detail: "The database could not be reached or did not answer in time (\(reason)). Nothing was changed; try again in a moment.",
+            retryAfter: 2)
+    }
 
     /// The RFC 9457 document: the standard members, `code`, the request id, and the extensions as string members.
     struct Document: Encodable {
@@ -65,10 +79,9 @@ public struct Problem: Error, Sendable, Equatable {
 
     public func response(requestID: String?) -> Response {
         let json = (try? Self.encoder.encode(Document(problem: self, requestID: requestID))) ?? Data("{}".utf8)
-        return Response(
-            status: status,
-            headers: [.contentType: "application/problem+json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: json)))
+        var headers: HTTPFields = [.contentType: "application/problem+json"]
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: json)))
     }
 }
 

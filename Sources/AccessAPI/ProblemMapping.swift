@@ -48,7 +48,8 @@ extension Problem {
                 return Problem(
                     status: .tooManyRequests, code: "too-many-attempts", title: "Too many failed sign-ins",
                     detail: "Five sign-ins failed within 15 minutes; try again after \(until.formatted(.iso8601)).",
-                    extensions: ["retryAfter": until.formatted(.iso8601)])
+                    extensions: ["retryAfter": until.formatted(.iso8601)],
+                    retryAfter: max(1, Int(until.timeIntervalSinceNow.rounded(.up))))
             case .accountDisabled:
                 return Problem(
                     status: .forbidden, code: "account-disabled", title: "Account disabled",
@@ -63,12 +64,18 @@ extension Problem {
             case .ruleViolation(let code, let rule, let message):
                 return Problem(status: .conflict, code: code, title: "Refused", detail: message, extensions: ["rule": rule])
             case .retryable:
-                return Problem(status: .serviceUnavailable, code: "busy", title: "Busy", detail: "Try again in a moment.")
+                return Problem(
+                    status: .serviceUnavailable, code: "busy", title: "Busy",
+                    detail: "Other changes to the same data kept this one from finishing. Nothing was changed; try again in a moment.",
+                    retryAfter: 1)
+            case .unavailable(let reason):
+                return .databaseUnavailable(reason)
             case .database:
                 return nil
             }
         default:
-            return nil
+            // A connection error that reached here unmapped is still the database being away, not a bug of ours.
+            return StoreErrors.unavailability(error).map(Problem.databaseUnavailable)
         }
     }
 

@@ -23,6 +23,8 @@ public enum TestApplication {
     ) throws -> some ApplicationProtocol {
         var configuration = AppConfiguration(
             port: 0, database: database, migrations: migrations, runBackgroundWorkers: false, bcryptCost: 4)
+        // A loaded test machine may take seconds to open a pool's first connections; FaultTests set a short wait.
+        configuration.connectionWait = .seconds(60)
         // With workers on, messages go to a folder of the test's own, not the checkout's .data/mail.
         configuration.mail.transport = .drop(
             directory: FileManager.default.temporaryDirectory.appendingPathComponent("spor-test-mail-\(UUID().uuidString)").path)

@@ -37,8 +37,14 @@ public struct Fixture: Sendable {
         self.db = db
         self.owner = owner
         self.app = app
-        self.database = Database(client: app, logger: TestDatabase.logger)
-        self.worker = Database(client: owner, logger: TestDatabase.logger, role: DatabaseRole.worker)
+        // A loaded test machine may take seconds to open a pool's first connections: the bounded wait for a
+        // connection is tested where it is the point (FaultTests), and generous everywhere else.
+        var database = Database(client: app, logger: TestDatabase.logger)
+        database.connectionWait = .seconds(60)
+        self.database = database
+        var worker = Database(client: owner, logger: TestDatabase.logger, role: DatabaseRole.worker)
+        worker.connectionWait = .seconds(60)
+        self.worker = worker
         self.requests = AccessRequestStore(database: database)
         self.accounts = AccountStore(database: database, bcryptCost: 4)
         self.sessions = SessionStore(database: database)
@@ -181,10 +187,11 @@ public struct Fixture: Sendable {
     /// Runs statements as the application role acting for `actor` in one transaction, bypassing all Swift code:
     /// the way to prove the SQL half of a rule. Errors are mapped like the store maps them.
     public func asApplication(
-        actor: TestAccount?, _ body: @Sendable (PostgresConnection) async throws -> Void
+        actor: TestAccount?, _ body: @escaping @Sendable (PostgresConnection) async throws -> Void
     ) async throws {
         var raw = Database(client: app, logger: TestDatabase.logger)
         raw.maximumAttempts = 1
+        raw.connectionWait = .seconds(60)
         try await raw.transaction(optionallyAs: actor) { connection, _ in try await body(connection) }
     }
 }

@@ -30,6 +30,18 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("pool-size"), help: "Connections to PostgreSQL the service keeps at most. Env: SPOR_POOL_SIZE. Default: 20")
     var poolSize: Int?
 
+    @Option(
+        name: .customLong("database-wait"),
+        help:
+            "Seconds a call waits for a free database connection before it is answered 503. Env: SPOR_DATABASE_WAIT_SECONDS. Default: 5"
+    )
+    var databaseWait: Double?
+
+    @Option(
+        name: .customLong("max-in-flight"),
+        help: "API calls in progress at most; more are answered 503 at once. Env: SPOR_MAX_IN_FLIGHT. Default: 1024")
+    var maxInFlight: Int?
+
     @OptionGroup var database: DatabaseOptions
 
     @OptionGroup(title: "E-mail") var mail: MailOptions
@@ -49,6 +61,14 @@ struct Serve: AsyncParsableCommand {
         guard let pool = Int(poolText), (1...1000).contains(pool) else {
             throw ValidationError("pool size '\(poolText)' must be a number from 1 to 1000")
         }
+        let waitText = database.value(databaseWait.map { String($0) }, "SPOR_DATABASE_WAIT_SECONDS") ?? "5"
+        guard let wait = Double(waitText), wait > 0, wait <= 300 else {
+            throw ValidationError("database wait '\(waitText)' must be a number of seconds above 0 and at most 300")
+        }
+        let inFlightText = database.value(maxInFlight.map(String.init), "SPOR_MAX_IN_FLIGHT") ?? "1024"
+        guard let inFlight = Int(inFlightText), (1...100_000).contains(inFlight) else {
+            throw ValidationError("max in flight '\(inFlightText)' must be a number from 1 to 100000")
+        }
         let mailConfiguration = try mail.configuration(database, host: listenHost, port: listenPort)
         let reporting = try database.value(reportingDatabaseURL, "REPORTING_DATABASE_URL").map(DatabaseURL.init(parsing:))
         let migrations: MigrationSet
@@ -60,19 +80,17 @@ struct Serve: AsyncParsableCommand {
             exitWithMessage(error)
         }
         do {
-            if !(noMigrate || database.environment["SPOR_NO_MIGRATE"] == "1") {
-                let runner = MigrationRunner(migrations: migrations, logger: logger)
-                let applied = try await resolved.owner.makeClient(logger: logger, maximumConnections: 1, quiet: true).whileRunning {
-                    try await runner.migrate(client: $0)
-                }
-                logger.info("migrations current", metadata: ["appliedNow": "\(applied.count)", "total": "\(migrations.migrations.count)"])
-            }
-            let app = try buildApplication(
-                AppConfiguration(
-                    host: listenHost, port: listenPort, database: resolved.application, workerDatabase: resolved.worker,
-                    reportingDatabase: reporting, migrations: migrations, maximumDatabaseConnections: pool,
-                    sessionLifetime: .seconds(hours * 3600), mail: mailConfiguration),
-                logger: logger)
+            // The service listens at once; it migrates (unless told not to) and opens the API once the database
+            // answers, trying again with backoff while it does not (Startup.swift).
+            let migrate = !(noMigrate || database.environment["SPOR_NO_MIGRATE"] == "1")
+            var configuration = AppConfiguration(
+                host: listenHost, port: listenPort, database: resolved.application, workerDatabase: resolved.worker,
+                reportingDatabase: reporting, migrations: migrations, maximumDatabaseConnections: pool,
+                sessionLifetime: .seconds(hours * 3600), mail: mailConfiguration)
+            configuration.startup = .waitForDatabase(migrateWith: migrate ? resolved.owner : nil)
+            configuration.connectionWait = .milliseconds(Int(wait * 1000))
+            configuration.maximumRequestsInFlight = inFlight
+            let app = try buildApplication(configuration, logger: logger)
             try await app.runService()
         } catch {
             await resolved.stopEmbedded(logger: logger)

@@ -84,4 +84,91 @@ struct ScaleOutTests {
                     == ["\(count - 1)"])
         }
     }
+
+    /// Two instances of the service on one database (direct connections: what pgbouncer adds is tested above).
+    static func twoInstances<T: Sendable>(_ f: Fixture, _ body: @Sendable ([API]) async throws -> T) async throws -> T {
+        let (url, migrations) = (f.db.application, f.db.migrations)
+        @Sendable func instance() throws -> some ApplicationProtocol {
+            try TestApplication.build(database: url, migrations: migrations) { $0.maximumDatabaseConnections = 10 }
+        }
+        return try await instance().test(.router) { first in
+            try await instance().test(.router) { second in try await body([API(client: first), API(client: second)]) }
+        }
+    }
+
+    @Test("R14: 50 concurrent revocations spread over two instances leave exactly one super user", .timeLimit(.minutes(3)))
+    func revocationsAcrossInstances() async throws {
+        try await Fixture.with { f in
+            let org = try await f.organisation()
+            var superUsers: [TestAccount] = []
+            for _ in 0..<5 { superUsers.append(try await f.superUser(of: org)) }
+            var assignments: [Int64] = []
+            for su in superUsers {
+                let rows = try await f.ownerQuery(
+                    """
+                    SELECT id::text FROM role_assignments WHERE organisation_id = \(org.rawValue)
+                    AND account_id = \(su.pgUUID) AND role = 'spor-industry-super-user' AND revoked_at IS NULL
+                    """)
+                assignments.append(Int64(try #require(rows.first))!)
+            }
+            // As the store-level race (ConcurrencyTests): every super user revokes every other one twice and drops
+            // their own role twice; whatever the interleaving, exactly four revocations succeed.
+            var rng = try #require(SeededRandom(seed: "aEMuQWgsd64yLM1SRcBg3z5Yg11klpX2d5rAgb5TWMU="))
+            let attempts = (0..<50).map { i in (revoker: i % 5, target: (i % 5 + i / 5) % 5) }.shuffled(using: &rng)
+            let (users, ids) = (superUsers, assignments)
+            let replies: [(Int, String?)] = try await Self.twoInstances(f) { instances in
+                try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                    for (i, attempt) in attempts.enumerated() {
+                        let (api, revoker, target) = (instances[i % 2], users[attempt.revoker], users[attempt.target])
+                        group.addTask {
+                            let reply =
+                                attempt.revoker == attempt.target
+                                ? try await api.call(.delete, "/v1/me/role-assignments/\(ids[attempt.target])", token: revoker.bearerToken)
+                                : try await api.call(
+                                    .delete, "/v1/organisations/\(org.rawValue)/members/\(target.id.rawValue)/roles/spor-industry-super-user",
+                                    token: revoker.bearerToken, ["reason": "race"])
+                            return (Int(reply.status.code), reply.code)
+                        }
+                    }
+                    var all: [(Int, String?)] = []
+                    for try await reply in group { all.append(reply) }
+                    return all
+                }
+            }
+            #expect(replies.filter { $0.0 == 204 }.count == 4, "\(replies)")
+            let refusals = Set(replies.filter { $0.0 != 204 }.map { "\($0.0) \($0.1 ?? "")" })
+            #expect(refusals.isSubset(of: ["409 last-super-user", "404 not-found", "403 no-effective-role"]), "\(refusals)")
+            #expect(
+                try await f.ownerQuery(
+                    """
+                    SELECT count(*)::text FROM role_assignments
+                    WHERE organisation_id = \(org.rawValue) AND role = 'spor-industry-super-user' AND revoked_at IS NULL
+                    """) == ["1"])
+        }
+    }
+
+    @Test("The sign-in throttle holds across two instances: 30 concurrent wrong passwords, 5 checked, 25 refused with 429")
+    func throttleAcrossInstances() async throws {
+        try await Fixture.with { f in
+            try await f.administration.addStaff(
+                email: "target@ema.example", displayName: "Target", role: .serviceDesk, password: "right password 123", bcryptCost: 4)
+            for email in ["target@ema.example", "nobody-\(UUID().uuidString.prefix(6))@ema.example"] {
+                let statuses: [Int] = try await Self.twoInstances(f) { instances in
+                    try await withThrowingTaskGroup(of: Int.self) { group in
+                        for i in 0..<30 {
+                            let api = instances[i % 2]
+                            group.addTask {
+                                Int(try await api.call(.post, "/v1/sessions", ["email": email, "password": "wrong password 123"]).status.code)
+                            }
+                        }
+                        var all: [Int] = []
+                        for try await status in group { all.append(status) }
+                        return all
+                    }
+                }
+                #expect(statuses.filter { $0 == 401 }.count == 5, "\(email): \(statuses)")
+                #expect(statuses.filter { $0 == 429 }.count == 25, "\(email): \(statuses)")
+            }
+        }
+    }
 }

@@ -13,7 +13,7 @@ struct IdentityAttackTests {
     static let log = TestDatabase.logger
 
     /// Runs `body` as the application role with nobody authenticated; nil when it committed, else the answer.
-    static func asNobody(_ f: Fixture, _ body: @Sendable (PostgresConnection) async throws -> Void) async -> Answer? {
+    static func asNobody(_ f: Fixture, _ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async -> Answer? {
         await SQLRuleTests.attempt(f, as: nil, body)
     }
 
@@ -172,7 +172,7 @@ struct IdentityAttackTests {
                 """)
             #expect(
                 settings == [
-                    "spor_app statement_timeout=30s,idle_in_transaction_session_timeout=60s",
+                    "spor_app statement_timeout=30s,idle_in_transaction_session_timeout=60s,lock_timeout=5s",
                     "spor_reporting statement_timeout=5min,idle_in_transaction_session_timeout=60s",
                 ])
         }

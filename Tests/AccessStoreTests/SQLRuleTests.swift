@@ -45,6 +45,7 @@ extension SQLRuleTests {
             case .constraintViolation(let constraint, _): return Answer(constraint)
             case .database(let state, _): return .sqlState(state)
             case .retryable: return Answer("retryable")
+            case .unavailable(let reason): return Answer("unavailable: \(reason)")
             }
         }
         return Answer("unexpected: \(String(reflecting: mapped))")
@@ -52,7 +53,7 @@ extension SQLRuleTests {
 
     /// Runs `body` as the application role acting for `actor`; nil when the transaction committed, else the answer.
     static func attempt(
-        _ f: Fixture, as actor: TestAccount?, _ body: @Sendable (PostgresConnection) async throws -> Void
+        _ f: Fixture, as actor: TestAccount?, _ body: @escaping @Sendable (PostgresConnection) async throws -> Void
     ) async -> Answer? {
         do {
             try await f.asApplication(actor: actor, body)

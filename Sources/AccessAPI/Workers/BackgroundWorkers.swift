@@ -7,10 +7,15 @@ import ServiceLifecycle
 struct PeriodicWorker: Service {
     let name: String
     let interval: Duration
+    /// The worker starts once the service has its database (it would only log failures before).
+    var gate: StartupGate = StartupGate(open: true)
     let logger: Logger
     let work: @Sendable () async throws -> Void
 
     func run() async throws {
+        while !gate.isOpen && !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(200)) }
+        }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await work()
@@ -26,9 +31,11 @@ struct PeriodicWorker: Service {
 extension PeriodicWorker {
     /// Delivers the notification outbox (R16): rounds of up to 50 messages until the due ones are done, then the
     /// queue's figures for `/metrics`.
-    static func outbox(_ delivery: NotificationDelivery, metrics: HTTPMetrics, interval: Duration, logger: Logger) -> PeriodicWorker {
+    static func outbox(
+        _ delivery: NotificationDelivery, metrics: HTTPMetrics, interval: Duration, gate: StartupGate, logger: Logger
+    ) -> PeriodicWorker {
         metrics.record(DeliveryRound())
-        return PeriodicWorker(name: "outbox", interval: interval, logger: logger) {
+        return PeriodicWorker(name: "outbox", interval: interval, gate: gate, logger: logger) {
             while true {
                 let round = try await delivery.deliverPending(batch: 50)
                 metrics.record(round)
@@ -39,8 +46,8 @@ extension PeriodicWorker {
     }
 
     /// Expires pending requests past their expiry (R18).
-    static func expiry(_ requests: AccessRequestStore, interval: Duration, logger: Logger) -> PeriodicWorker {
-        PeriodicWorker(name: "expiry", interval: interval, logger: logger) {
+    static func expiry(_ requests: AccessRequestStore, interval: Duration, gate: StartupGate, logger: Logger) -> PeriodicWorker {
+        PeriodicWorker(name: "expiry", interval: interval, gate: gate, logger: logger) {
             let expired = try await requests.expireDue()
             if expired > 0 { logger.info("expired pending requests", metadata: ["count": "\(expired)"]) }
         }

@@ -1,8 +1,10 @@
 import AccessDomain
 import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The store's handle on PostgreSQL: runs each command in one transaction as a database role (the application
 /// role unless told otherwise), with the acting account set for row-level security, and retries serialization
@@ -18,6 +20,9 @@ public struct Database: Sendable {
     public var maximumAttempts: Int = 5
     /// Tests only: roll back instead of committing (after firing the deferred rule triggers).
     package var dryRun: Bool = false
+    /// How long a call waits for a free connection of the pool (all busy, or PostgreSQL away and the pool
+    /// reconnecting) before it gives up with `StoreError.unavailable`: a bounded wait, never a hang.
+    public var connectionWait: Duration = .seconds(5)
 
     public init(client: PostgresClient, logger: Logger, role: String? = DatabaseRole.application) {
         self.client = client
@@ -36,7 +41,7 @@ public struct Database: Sendable {
     public var service: any Service { client }
 
     /// Runs `body` in a transaction with nobody acting (sign-in, registration, public reads, background work).
-    package func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    package func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await run(caller: nil) { connection, _ in try await body(connection) }
     }
 
@@ -44,7 +49,7 @@ public struct Database: Sendable {
     /// the token in the database (`spor_authenticate`), which answers with the account; an unknown, expired or
     /// signed-out token is `not-authenticated` before anything else runs.
     package func transaction<T: Sendable>(
-        as caller: any Caller, _ body: @Sendable (PostgresConnection, AccountID) async throws -> T
+        as caller: any Caller, _ body: @escaping @Sendable (PostgresConnection, AccountID) async throws -> T
     ) async throws -> T {
         try await run(caller: caller) { connection, actor in
             guard let actor else { throw Refusal(.notAuthenticated, .r13, "Sign in first.") }
@@ -54,7 +59,7 @@ public struct Database: Sendable {
 
     /// Runs `body` acting as `caller` when there is one, as nobody otherwise.
     package func transaction<T: Sendable>(
-        optionallyAs caller: (any Caller)?, _ body: @Sendable (PostgresConnection, AccountID?) async throws -> T
+        optionallyAs caller: (any Caller)?, _ body: @escaping @Sendable (PostgresConnection, AccountID?) async throws -> T
     ) async throws -> T {
         try await run(caller: caller, body)
     }
@@ -91,17 +96,60 @@ public struct Database: Sendable {
             return rows
         }
         if dryRun { return try await transaction(collect) }
-        return try await retrying { try await client.withConnection(collect) }
+        return try await retrying { try await withConnection(collect) }
     }
 
     private func run<T: Sendable>(
-        caller: (any Caller)?, _ body: @Sendable (PostgresConnection, AccountID?) async throws -> T
+        caller: (any Caller)?, _ body: @escaping @Sendable (PostgresConnection, AccountID?) async throws -> T
     ) async throws -> T {
         try await retrying {
-            try await client.withConnection { connection in
+            try await withConnection { connection in
                 try await Self.transaction(on: connection, role: role, caller: caller, dryRun: dryRun, logger: logger, body)
             }
         }
+    }
+
+    /// `client.withConnection`, waiting at most `connectionWait` for the connection. Once a connection is leased the
+    /// body runs to its end (a statement is never abandoned half-way: its answer decides what the client is told);
+    /// when the wait runs out first, the lease request is cancelled and the body never runs.
+    private func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let lease = Lease()
+        let wait = connectionWait
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await client.withConnection { connection in
+                    let won = lease.state.withLock { state in
+                        guard state == .waiting else { return false }
+                        state = .leased
+                        return true
+                    }
+                    guard won else { throw StoreError.unavailable("no database connection became free within \(wait)") }
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: wait)
+                let expired = lease.state.withLock { state in
+                    guard state == .waiting else { return false }
+                    state = .expired
+                    return true
+                }
+                if expired { throw StoreError.unavailable("no database connection became free within \(wait)") }
+                return nil
+            }
+            while let result = try await group.next() {
+                if let value = result {
+                    group.cancelAll()
+                    return value
+                }
+            }
+            throw StoreError.unavailable("the database call ended without an answer")
+        }
+    }
+
+    private final class Lease: Sendable {
+        enum State { case waiting, leased, expired }
+        let state = Mutex(State.waiting)
     }
 
     /// Runs `work`, again (up to `maximumAttempts`) when PostgreSQL reports a serialization failure or deadlock;
@@ -208,6 +256,10 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case constraintViolation(constraint: String, message: String)
     /// Serialization failure or deadlock: the command may be retried.
     case retryable
+    /// PostgreSQL cannot be reached or is going away (connection refused or lost, shutting down, starting up, too
+    /// many connections), no pooled connection became free in time, or a lock or statement ran out of time: nothing
+    /// was changed that the client was told of, and the call may be tried again in a moment (503).
+    case unavailable(String)
     /// Any other database error, with PostgreSQL's own words (PSQLError hides them from `description`).
     case database(sqlState: String, message: String)
 
@@ -216,6 +268,7 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         case .ruleViolation(let code, let rule, let message): "\(rule) \(code): \(message)"
         case .constraintViolation(let constraint, let message): "\(constraint): \(message)"
         case .retryable: "serialization failure"
+        case .unavailable(let reason): "database unavailable: \(reason)"
         case .database(let state, let message): "PostgreSQL \(state): \(message)"
         }
     }
@@ -227,6 +280,7 @@ public enum StoreErrors {
         if let transaction = error as? PostgresTransactionError {
             return map(transaction.closureError ?? transaction.commitError ?? transaction.beginError ?? error)
         }
+        if let reason = unavailability(error) { return StoreError.unavailable(reason) }
         guard let psql = error as? PSQLError, let state = psql.serverInfo?[.sqlState] else { return error }
         let message = psql.serverInfo?[.message] ?? ""
         if state.hasPrefix("SP") {
@@ -256,6 +310,34 @@ public enum StoreErrors {
         default:
             return StoreError.database(sqlState: state, message: message)
         }
+    }
+
+    /// Why `error` means the database is away or out of time, or nil when it means something else. Connection
+    /// errors (refused, reset, closed by the server), PostgreSQL going down or starting up (57P01–57P03), too many
+    /// connections (53300), connection exceptions (class 08), a lock wait past `lock_timeout` (55P03) and a statement
+    /// past `statement_timeout` (57014).
+    public static func unavailability(_ error: any Error) -> String? {
+        if case StoreError.unavailable(let reason) = error { return reason }
+        if let transaction = error as? PostgresTransactionError {
+            return (transaction.closureError ?? transaction.beginError ?? transaction.commitError).flatMap(unavailability)
+        }
+        if let psql = error as? PSQLError {
+            if let state = psql.serverInfo?[.sqlState] {
+                let message = psql.serverInfo?[.message] ?? state
+                switch state {
+                case "57P01", "57P02", "57P03", "53300", "55P03", "57014": return message
+                case let state where state.hasPrefix("08"): return message
+                default: return nil
+                }
+            }
+            switch psql.code {
+            case .connectionError, .serverClosedConnection, .uncleanShutdown, .poolClosed, .clientClosedConnection:
+                return psql.underlying.map { "\($0)" } ?? "the connection to PostgreSQL was lost"
+            default: return nil
+            }
+        }
+        if error is ChannelError || error is IOError { return "\(error)" }
+        return nil
     }
 
     /// An error as an operator reads it: PostgreSQL's own message and detail (PSQLError's description hides them).

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOSSL
 import PostgresNIO
 
 /// A `postgres://user:password@host:port/database` address.
@@ -77,6 +78,29 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         var background = logger
         if quiet && background.logLevel < .error { background.logLevel = .error }
         return PostgresClient(configuration: try clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: background)
+    }
+}
+
+extension DatabaseURL {
+    /// Runs `body` on one connection of its own, opened for it and closed afterwards. Unlike a pool's lease, a
+    /// server that cannot be reached fails at once with the reason (connection refused, unknown host, wrong
+    /// password, starting up): what the start-up check reports.
+    public func withSingleConnection<T: Sendable>(
+        logger: Logger, connectTimeout: Duration = .seconds(10), _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        var configuration = PostgresConnection.Configuration(
+            host: host, port: port, username: username, password: password, database: database,
+            tls: requireTLS ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable)
+        configuration.options.connectTimeout = .init(connectTimeout)
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+        do {
+            let value = try await body(connection)
+            try? await connection.close()
+            return value
+        } catch {
+            try? await connection.close()
+            throw error
+        }
     }
 }
 

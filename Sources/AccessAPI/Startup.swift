@@ -1,0 +1,142 @@
+import AccessStore
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// How the service comes up.
+public enum StartupMode: Sendable {
+    /// Serve at once (the tests: their database is migrated before the service is built).
+    case immediate
+    /// Listen at once, but answer API calls with 503 `starting` until the database answers and every migration is
+    /// applied — applying them first as `migrateWith` when given. An unreachable database is tried again with
+    /// backoff, one log line per attempt, and `/health/ready` says why it is not ready meanwhile.
+    case waitForDatabase(migrateWith: DatabaseURL?)
+}
+
+/// Whether the service has its database yet, and if not, why (what `/health/ready` and the 503 say).
+public final class StartupGate: Sendable {
+    enum State: Sendable, Equatable {
+        case waiting(String)
+        case open
+    }
+
+    private let state: Mutex<State>
+
+    public init(open: Bool) {
+        state = Mutex(open ? .open : .waiting("starting: connecting to the database"))
+    }
+
+    public var isOpen: Bool { state.withLock { $0 == .open } }
+    /// Why the gate is closed; nil when it is open.
+    public var reason: String? {
+        state.withLock {
+            if case .waiting(let reason) = $0 { return reason }
+            return nil
+        }
+    }
+
+    func wait(_ reason: String) { state.withLock { $0 = .waiting(reason) } }
+    func open() { state.withLock { $0 = .open } }
+}
+
+/// The start-up of `StartupMode.waitForDatabase`: connects (as the owner to migrate, then as the application role),
+/// applies pending migrations, checks that all are current, and opens the gate. A database that cannot be reached,
+/// or whose migrations are not current yet (another instance migrating, `--no-migrate`), is tried again after 0.5 s,
+/// doubling to 5 s (so the service is ready within 5 s of the database). A migration that fails, or an applied one that was changed, ends the service with that error.
+struct DatabaseStartup: Service {
+    let gate: StartupGate
+    let application: DatabaseURL
+    let owner: DatabaseURL?
+    let migrations: MigrationSet
+    let database: Database
+    let logger: Logger
+
+    func run() async throws {
+        var delay = Duration.milliseconds(500)
+        var attempt = 1
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let waitingFor: String
+            do {
+                if let owner {
+                    let applied = try await owner.withSingleConnection(logger: logger) { connection in
+                        try await MigrationRunner(migrations: migrations, logger: logger).migrate(connection: connection)
+                    }
+                    logger.info("migrations current", metadata: ["appliedNow": "\(applied.count)", "total": "\(migrations.migrations.count)"])
+                }
+                try await application.withSingleConnection(logger: logger) { connection in
+                    try await connection.query("SELECT 1", logger: logger)
+                }
+                switch await database.readiness(of: migrations) {
+                case .ready:
+                    gate.open()
+                    logger.info("database ready", metadata: ["database": "\(application)", "attempts": "\(attempt)"])
+                    try? await gracefulShutdown()
+                    return
+                case .migrationsNotCurrent(let problem):
+                    waitingFor = "the database at \(application.host):\(application.port) answers, but \(problem)"
+                case .unreachable(let reason):
+                    waitingFor = "the database at \(application.host):\(application.port) cannot be reached (\(reason))"
+                }
+            } catch let error as MigrationError {
+                throw error
+            } catch {
+                guard let reason = StoreErrors.unavailability(error) ?? Self.connectionFailure(error) else { throw error }
+                waitingFor = "the database at \(application.host):\(application.port) cannot be reached (\(reason))"
+            }
+            let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+            gate.wait("starting: \(waitingFor); trying again in \(seconds) s (attempt \(attempt))")
+            logger.warning(
+                "waiting for the database: \(waitingFor); trying again in \(seconds) s (attempt \(attempt)). API calls are answered 503 until then.")
+            let pause = delay
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+            delay = min(delay * 2, .seconds(5))
+            attempt += 1
+        }
+    }
+
+    /// A failure to open a connection that is not PostgreSQL's answer (no server, unknown host, refused), in words.
+    static func connectionFailure(_ error: any Error) -> String? {
+        let text = StoreErrors.describe(error)
+        return text.isEmpty ? nil : text
+    }
+}
+
+/// Answers API calls with 503 `starting` (and `Retry-After`) while the start-up gate is closed; health, metrics
+/// and the contract answer always.
+struct StartupGateMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let gate: StartupGate
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let reason = gate.reason, request.uri.path.hasPrefix("/v1/") {
+            throw Problem(
+                status: .serviceUnavailable, code: "starting", title: "Starting",
+                detail: "The service is not ready yet: \(reason).", retryAfter: 2)
+        }
+        return try await next(request, context)
+    }
+}
+
+/// At most `limit` API calls in progress at once; more get 503 `overloaded` at once (a bounded queue in front of
+/// the database pool instead of an unbounded one). Health and metrics are not counted.
+struct InFlightLimitMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let limit: Int
+    let counter = Counter()
+
+    final class Counter: Sendable { let value = Atomic<Int>(0) }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.uri.path.hasPrefix("/v1/") else { return try await next(request, context) }
+        let now = counter.value.add(1, ordering: .relaxed).newValue
+        defer { counter.value.subtract(1, ordering: .relaxed) }
+        if now > limit {
+            throw Problem(
+                status: .serviceUnavailable, code: "overloaded", title: "Overloaded",
+                detail: "More than \(limit) calls are in progress; try again in a moment.", retryAfter: 1)
+        }
+        return try await next(request, context)
+    }
+}
