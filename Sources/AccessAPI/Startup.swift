@@ -43,9 +43,9 @@ public final class StartupGate: Sendable {
 
 /// The start-up of `StartupMode.waitForDatabase`: connects (as the owner to migrate, then as the application role),
 /// applies pending migrations, checks that all are current, and opens the gate. A database that cannot be reached,
-/// or whose migrations are not current yet (another instance migrating, `--no-migrate`), is tried again after 0.5 s,
-/// doubling to 5 s (so the service is ready within 5 s of the database). A migration that fails, or an applied one that was changed, ends the service with that error.
-struct DatabaseStartup: Service {
+/// or whose migrations are not current yet (another instance migrating, `--no-migrate`), is tried again after 0.25 s,
+/// doubling to 1 s (so the service is ready about a second after the database is). A migration that fails, or an applied one that was changed, ends the service with that error.
+struct DatabaseStartup: Service, CustomStringConvertible {
     let gate: StartupGate
     let application: DatabaseURL
     let owner: DatabaseURL?
@@ -53,9 +53,15 @@ struct DatabaseStartup: Service {
     let database: Database
     let logger: Logger
 
+    /// What ServiceLifecycle logs (not the migrations' text).
+    var description: String { "DatabaseStartup(\(application))" }
+
     func run() async throws {
-        var delay = Duration.milliseconds(500)
+        let started = ContinuousClock.now
+        var delay = Duration.milliseconds(250)
         var attempt = 1
+        var said: (reason: String, at: ContinuousClock.Instant)?
+        let target = "\(application.host):\(application.port)"
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let waitingFor: String
             do {
@@ -71,34 +77,55 @@ struct DatabaseStartup: Service {
                 switch await database.readiness(of: migrations) {
                 case .ready:
                     gate.open()
-                    logger.info("database ready", metadata: ["database": "\(application)", "attempts": "\(attempt)"])
+                    logger.info("database ready: API open", metadata: ["database": "\(application)", "attempts": "\(attempt)"])
                     try? await gracefulShutdown()
                     return
                 case .migrationsNotCurrent(let problem):
-                    waitingFor = "the database at \(application.host):\(application.port) answers, but \(problem)"
+                    waitingFor = "the database at \(target) answers, but \(problem)"
                 case .unreachable(let reason):
-                    waitingFor = "the database at \(application.host):\(application.port) cannot be reached (\(reason))"
+                    waitingFor = "the database at \(target) cannot be reached: \(reason)"
                 }
             } catch let error as MigrationError {
                 throw error
             } catch {
-                guard let reason = StoreErrors.unavailability(error) ?? Self.connectionFailure(error) else { throw error }
-                waitingFor = "the database at \(application.host):\(application.port) cannot be reached (\(reason))"
+                guard let reason = StoreErrors.unavailability(error).map({ _ in Self.reason(error) }) ?? Self.connectionFailure(error)
+                else { throw error }
+                waitingFor = "the database at \(target) cannot be reached: \(reason)"
             }
-            let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
-            gate.wait("starting: \(waitingFor); trying again in \(seconds) s (attempt \(attempt))")
-            logger.warning(
-                "waiting for the database: \(waitingFor); trying again in \(seconds) s (attempt \(attempt)). API calls are answered 503 until then.")
+            let waited = Int((ContinuousClock.now - started).components.seconds)
+            gate.wait("starting: \(waitingFor) (waiting \(waited) s, attempt \(attempt); trying again every second)")
+            // One line when the reason is new, and one every 30 s while it stays: a person sees what is wrong without
+            // a line per attempt.
+            if said?.reason != waitingFor || ContinuousClock.now - said!.at >= .seconds(30) {
+                logger.warning(
+                    "waiting for the database: \(waitingFor). Trying again every second (attempt \(attempt), \(waited) s so far); API calls are answered 503 'starting' until then."
+                )
+                said = (waitingFor, ContinuousClock.now)
+            }
             let pause = delay
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
-            delay = min(delay * 2, .seconds(5))
+            delay = min(delay * 2, .seconds(1))
             attempt += 1
         }
     }
 
+    /// Why a connection could not be opened, in words: the cause PostgresNIO and NIO wrap several times.
+    static func reason(_ error: any Error) -> String {
+        let text = StoreErrors.describe(error)
+        let lower = text.lowercased()
+        let known: [(String, String)] = [
+            ("connection refused", "connection refused (nothing listens at that address and port)"),
+            ("timed out", "the connection timed out"), ("timeout", "the connection timed out"),
+            ("name or service not known", "unknown host name"), ("nodename nor servname", "unknown host name"),
+            ("network is unreachable", "network unreachable"), ("no route to host", "no route to host"),
+            ("connection reset", "the connection was reset"),
+        ]
+        return known.first { lower.contains($0.0) }?.1 ?? text
+    }
+
     /// A failure to open a connection that is not PostgreSQL's answer (no server, unknown host, refused), in words.
     static func connectionFailure(_ error: any Error) -> String? {
-        let text = StoreErrors.describe(error)
+        let text = reason(error)
         return text.isEmpty ? nil : text
     }
 }

@@ -155,7 +155,7 @@ struct FaultTests {
             #expect(ready.status == .serviceUnavailable)
             #expect(ready.json["status"] as? String == "starting")
             let why = ready.json["database"] as? String ?? ""
-            #expect(why.contains("127.0.0.1:1 cannot be reached") && why.contains("trying again in"), "\(why)")
+            #expect(why.contains("127.0.0.1:1 cannot be reached: connection refused") && why.contains("trying again every second"), "\(why)")
             let call = try await api.call(.get, "/v1/organisations?q=acme")
             Self.expectUnavailable(call, code: "starting", "an API call before the database answered")
             #expect((call.json["detail"] as? String ?? "").contains("cannot be reached"))

@@ -124,7 +124,7 @@ public struct Database: Sendable {
                         return true
                     }
                     guard won else { throw StoreError.unavailable("no database connection became free within \(wait)") }
-                    return try await body(connection)
+                    return try await ConnectionWatch.shared.run(body, on: connection, logger: logger)
                 }
             }
             group.addTask {
@@ -347,7 +347,11 @@ public enum StoreErrors {
             error = transaction.closureError ?? transaction.beginError ?? transaction.commitError ?? error
         }
         if let psql = error as? PSQLError {
-            return (psql.serverInfo?[.message] ?? "\(psql.code)") + (psql.serverInfo?[.detail].map { " (\($0))" } ?? "")
+            guard let message = psql.serverInfo?[.message] else {
+                // A connection-level error: what NIO said (refused, reset, timed out), not just the code's name.
+                return psql.underlying.map { "\(psql.code): \($0)" } ?? "\(psql.code)"
+            }
+            return message + (psql.serverInfo?[.detail].map { " (\($0))" } ?? "")
         }
         return "\(error)"
     }
