@@ -211,6 +211,7 @@ struct APIHandler: APIProtocol {
         var comment: String?
         if case .json(let body)? = input.body { comment = body.comment }
         let ticket = try await serviceDeskTicket(input.path.ticketId, actor: actor)
+        if let refusal = Self.ticketDecision(ticket) { throw refusal }
         _ = try await requests.decide(
             actor: actor, request: ticket.accessRequest, channel: .serviceDesk, action: .approve, comment: comment)
         return .ok(.init(body: .json(Self.ticket(try await tickets.ticket(ticket.id, actor: actor)))))
@@ -220,9 +221,17 @@ struct APIHandler: APIProtocol {
         let actor = try RequestActor.required()
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType }
         let ticket = try await serviceDeskTicket(input.path.ticketId, actor: actor)
+        if let refusal = Self.ticketDecision(ticket) { throw refusal }
         _ = try await requests.decide(
             actor: actor, request: ticket.accessRequest, channel: .serviceDesk, action: .reject(reason: body.reason))
         return .ok(.init(body: .json(Self.ticket(try await tickets.ticket(ticket.id, actor: actor)))))
+    }
+
+    /// R10, R18, R19: whether the desk may decide the ticket now (TicketPolicy.decision).
+    static func ticketDecision(_ ticket: ServiceDeskTicket) -> Refusal? {
+        TicketPolicy.decision(
+            ticket: ticket.id, status: ticket.status, resolution: ticket.resolution, request: ticket.accessRequest,
+            organisation: ticket.organisation)
     }
 
     /// A ticket, for the service desk only (anyone else: not found).

@@ -106,7 +106,7 @@ extension Problem {
         case .duplicateRequest, .alreadyHeld, .noSuperUser, .delegatedToOrganisation, .firstSuperUserNeedsEMA, .ticketRequired,
             .lastSuperUser, .notPending, .requestExpired, .accountExists, .immutable, .notFirstSuperUserRequest, .routingMismatch,
             .grantMissing, .activationDelay, .auditActor, .auditOrganisation, .auditSubject, .auditImmutable, .auditRequired,
-            .notificationRequired, .notDead:
+            .notificationRequired, .notDead, .ticketDelegated:
             .conflict
         }
     }

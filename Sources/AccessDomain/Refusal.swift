@@ -1,4 +1,4 @@
-/// The id of a domain rule of the design brief (R1–R18).
+/// The id of a domain rule of the design brief (R1–R18) and of the rules added since (R19: docs/RULES.md).
 public enum RuleID: String, Sendable {
     case r1 = "R1"
     case r2 = "R2"
@@ -18,6 +18,7 @@ public enum RuleID: String, Sendable {
     case r16 = "R16"
     case r17 = "R17"
     case r18 = "R18"
+    case r19 = "R19"
 }
 
 /// A rule said no: a stable code for clients, the rule it enforces, and a message a person can act on.
@@ -87,6 +88,9 @@ public enum RefusalCode: String, Sendable, CaseIterable {
     case reasonRequired = "reason-required"
     /// R17: OMS change requests need an effective SPOR role.
     case noEffectiveRole = "no-effective-role"
+
+    /// R19: the ticket was closed as delegated; its request is decided by the organisation's super users.
+    case ticketDelegated = "ticket-delegated"
 
     // Codes only the database raises today: a direct SQL client, or a Swift half that missed something.
     /// R10/R14/R17/R18: a decided or recorded row may not be changed.

@@ -21,6 +21,8 @@ public enum TicketStatus: String, Sendable, Codable, CaseIterable {
 public enum TicketResolution: String, Sendable, Codable, CaseIterable {
     case approved
     case rejected
+    /// R19: closed because its request went to the organisation's super users (the organisation got one).
+    case delegated
 }
 
 /// The life cycle of an OMS change request (R17).

@@ -14,6 +14,24 @@ public enum TicketPolicy {
         return Int64(digits).map(AccessRequestID.init)
     }
 
+    /// Whether the service desk may decide a ticket now (R10, R18, R19): an open ticket yes; a resolved one no, and a
+    /// delegated one says where its request went.
+    public static func decision(
+        ticket: Int64, status: TicketStatus, resolution: TicketResolution?, request: AccessRequestID, organisation: OrganisationID
+    ) -> Refusal? {
+        switch (status, resolution) {
+        case (.open, _):
+            return nil
+        case (.resolved, .delegated?):
+            return Refusal(
+                .ticketDelegated, .r19,
+                "Ticket \(ticket) was closed as delegated: \(organisation) has a super user now, and its super users decide request \(request)."
+            )
+        case (.resolved, _):
+            return Refusal(.notPending, .r18, "Ticket \(ticket) is already resolved (\(resolution?.rawValue ?? "resolved")).")
+        }
+    }
+
     /// The facts about a ticket being opened.
     public struct Facts: Sendable {
         public var subject: String

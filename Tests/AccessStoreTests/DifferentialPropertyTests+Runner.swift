@@ -351,6 +351,22 @@ extension DifferentialPropertyTests {
         /// The invariants of the issue, each a query (as the owner) for the rows that break it.
         static let invariants: [(name: String, query: PostgresQuery)] = [
             (
+                "R19: no open service desk ticket for a request decided by the organisation's super users",
+                """
+                SELECT t.id::text FROM service_desk_tickets t JOIN access_requests r ON r.id = t.access_request_id
+                WHERE t.status = 'open' AND r.approver_kind = 'organisation-super-users'
+                """
+            ),
+            (
+                "R19: no request waits for the service desk in an organisation that has a super user (it was re-routed)",
+                """
+                SELECT r.id::text FROM access_requests r
+                WHERE r.status = 'pending' AND r.approver_kind = 'ema-service-desk' AND EXISTS (
+                    SELECT 1 FROM role_assignments a WHERE a.organisation_id = r.organisation_id
+                    AND a.role = 'spor-industry-super-user' AND a.revoked_at IS NULL)
+                """
+            ),
+            (
                 "no organisation has two active first super users",
                 """
                 SELECT organisation_id FROM role_assignments WHERE first_super_user AND revoked_at IS NULL

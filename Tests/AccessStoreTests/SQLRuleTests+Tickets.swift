@@ -35,6 +35,56 @@ extension SQLRuleTests {
             }
         }
 
+        @Test("R19: a ticket is closed as delegated only once its request is the organisation's, and by the actor")
+        func delegatedOnlyWhenRerouted() async throws {
+            try await Fixture.with { f in
+                let org = try await f.organisation()
+                let desk = try await f.staff(.serviceDesk)
+                let (_, request) = try await f.firstSuperUserRequest(of: org, ticket: true)
+                let ticket = try await f.ownerValue("SELECT id::text FROM service_desk_tickets WHERE access_request_id = \(request)")
+                let refused = await attempt(f, as: desk) { conn in
+                    try await conn.query(
+                        """
+                        UPDATE service_desk_tickets SET status = 'resolved', resolution = 'delegated', resolved_by = \(desk.pgUUID)
+                        WHERE id = \(Int64(ticket)!)
+                        """, logger: log)
+                }
+                #expect(refused == Answer("routing-mismatch", "R19"))
+                #expect(try await f.ownerValue("SELECT status FROM service_desk_tickets WHERE id = \(Int64(ticket)!)") == "open")
+            }
+        }
+
+        @Test("R19: granting a first super user in SQL re-routes the other candidates at once and closes their tickets as delegated")
+        func firstSuperUserDelegatesTheOtherTickets() async throws {
+            try await Fixture.with { f in
+                let org = try await f.organisation()
+                let desk = try await f.staff(.serviceDesk)
+                let (winner, first) = try await f.firstSuperUserRequest(of: org, ticket: true)
+                let (_, second) = try await f.firstSuperUserRequest(of: org, ticket: true)
+                let approved = await attempt(f, as: desk) { conn in
+                    try await conn.approve(first, by: desk, requester: winner, role: .superUser, organisation: org, first: true)
+                }
+                #expect(approved == nil)
+                let ticket = try await f.ownerValue("SELECT id::text FROM service_desk_tickets WHERE access_request_id = \(second)")
+                #expect(
+                    try await f.ownerQuery(
+                        """
+                        SELECT t.status || ' ' || t.resolution || ' ' || (t.resolved_by = \(desk.pgUUID))::text || ' ' || r.approver_kind
+                        FROM service_desk_tickets t JOIN access_requests r ON r.id = t.access_request_id WHERE t.id = \(Int64(ticket)!)
+                        """) == ["resolved delegated true organisation-super-users"])
+                #expect(
+                    try await f.ownerQuery(
+                        """
+                        SELECT action FROM audit_events WHERE subject_type = 'service_desk_ticket' AND subject_id = \(ticket)
+                        AND after->>'resolution' = 'delegated'
+                        """) == ["service-desk-ticket.resolved"])
+                #expect(
+                    try await f.ownerQuery(
+                        "SELECT template FROM notification_outbox WHERE subject_type = 'service_desk_ticket' AND subject_id = \(ticket) ORDER BY id")
+                        == ["ticket-opened", "ticket-resolved"])
+            }
+        }
+
         @Test("R10: a ticket's subject names \"SPOR super user role access\" and quotes the request")
         func ticketSubject() async throws {
             try await Fixture.with { f in
