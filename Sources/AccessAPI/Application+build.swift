@@ -42,7 +42,8 @@ public func buildApplication(
             PeriodicWorker.outbox(
                 NotificationDelivery(database: worker, sender: configuration.mail.makeSender(logger: logger), retry: configuration.mail.retry),
                 metrics: metrics, interval: configuration.mail.pollInterval, gate: gate, logger: logger))
-        services.append(PeriodicWorker.expiry(AccessRequestStore(database: worker), interval: .seconds(60), gate: gate, logger: logger))
+        services.append(
+            PeriodicWorker.expiry(AccessRequestStore(database: worker), interval: .seconds(60), gate: gate, metrics: metrics, logger: logger))
     }
     return Application(
         router: router,

@@ -30,6 +30,43 @@ struct HealthTests {
         }
     }
 
+    @Test("/metrics shows each background job's last run, next run, duration and failures")
+    func jobFigures() async throws {
+        try await TestDatabase.with { db in
+            try await TestApplication.build(db, configure: Self.asServed).test(.router) { client in
+                let api = API(client: client)
+                var text = ""
+                for _ in 0..<100 {
+                    text = try await api.send(.get, "/metrics").text
+                    if text.contains(#"spor_job_last_success_timestamp_seconds{job="expiry"}"#)
+                        && text.contains(#"spor_job_last_success_timestamp_seconds{job="outbox"}"#)
+                    {
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                for job in ["outbox", "expiry"] {
+                    for figure in [
+                        "last_run_timestamp_seconds", "last_success_timestamp_seconds", "next_run_timestamp_seconds", "last_duration_seconds",
+                    ] {
+                        #expect(text.contains("spor_job_\(figure){job=\"\(job)\"}"), "\(job) \(figure)")
+                    }
+                    #expect(text.contains("spor_job_failures_total{job=\"\(job)\"} 0"), "\(job) failures")
+                }
+                // The next run is after the last one.
+                let values = Dictionary(
+                    uniqueKeysWithValues: text.split(separator: "\n").compactMap { line -> (String, Double)? in
+                        let parts = line.split(separator: " ")
+                        guard parts.count == 2, parts[0].hasPrefix("spor_job_"), let value = Double(parts[1]) else { return nil }
+                        return (String(parts[0]), value)
+                    })
+                let last = values[#"spor_job_last_run_timestamp_seconds{job="expiry"}"#] ?? 0
+                let next = values[#"spor_job_next_run_timestamp_seconds{job="expiry"}"#] ?? 0
+                #expect(next >= last + 59, "expiry runs every 60 s: last \(last), next \(next)")
+            }
+        }
+    }
+
     @Test("ready answers 503 naming the pending migrations")
     func notReadyWhenPending() async throws {
         try await TestDatabase.with(migrated: false) { db in
