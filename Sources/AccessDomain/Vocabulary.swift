@@ -55,4 +55,7 @@ public enum NotificationTemplate: String, Sendable, CaseIterable {
     case ticketOpened = "ticket-opened"
     case ticketResolved = "ticket-resolved"
     case changeRequestDecided = "oms-change-request-decided"
+    /// R20: the organisation lost its last super user; to each requester of a pending industry-user request (about the
+    /// request) and to the service desk (about the organisation).
+    case requestStranded = "request-stranded"
 }

@@ -58,3 +58,46 @@ struct DelegatedTicketTests {
         }
     }
 }
+
+@Suite("R20: an organisation that loses its last super user does not strand its requests in silence")
+struct StrandedRequestTests {
+    @Test("The desk removes the last super user: the member's pending request is told, the desk is told, a candidate goes back to the desk")
+    func lastSuperUserRemoved() async throws {
+        try await Fixture.with { f in
+            let org = try await f.organisation()
+            let alice = try await f.superUser(of: org)
+            let desk = try await f.staff(.serviceDesk)
+            let bob = try await f.user("bob")
+            let carol = try await f.user("carol")
+            try await TestApplication.build(f.db).test(.router) { client in
+                let api = API(client: client)
+                let member = try await api.request("spor-industry-user", org.rawValue, token: bob.bearerToken)
+                let candidate = try await api.request("spor-industry-super-user", org.rawValue, token: carol.bearerToken)
+                #expect(candidate.json["approverKind"] as? String == "organisation-super-users")
+
+                let revoked = try await api.call(
+                    .delete, "/v1/organisations/\(org.rawValue)/members/\(alice.id.rawValue)/roles/spor-industry-super-user",
+                    token: desk.bearerToken, ["reason": "left the company"])
+                #expect(revoked.status == .noContent, "\(revoked.text)")
+
+                let memberID = try #require(member.json["id"] as? Int)
+                let candidateID = try #require(candidate.json["id"] as? Int)
+                #expect(
+                    try await f.ownerQuery(
+                        "SELECT subject_id FROM notification_outbox WHERE recipient_account_id = \(bob.pgUUID) AND template = 'request-stranded'")
+                        == [String(memberID)])
+                #expect(
+                    try await f.ownerQuery(
+                        """
+                        SELECT subject_id FROM notification_outbox
+                        WHERE recipient_account_id = \(desk.pgUUID) AND template = 'request-stranded' AND subject_type = 'organisation'
+                        """) == [org.rawValue])
+                let back = try await api.call(.get, "/v1/access-requests/\(candidateID)", token: carol.bearerToken)
+                #expect(back.json["approverKind"] as? String == "ema-service-desk")
+                #expect(back.json["status"] as? String == "pending")
+                let stillPending = try await api.call(.get, "/v1/access-requests/\(memberID)", token: bob.bearerToken)
+                #expect(stillPending.json["status"] as? String == "pending")
+            }
+        }
+    }
+}

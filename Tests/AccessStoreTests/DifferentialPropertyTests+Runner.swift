@@ -358,6 +358,14 @@ extension DifferentialPropertyTests {
                 """
             ),
             (
+                "R20: no super-user request waits for the super users of an organisation that has none (it went back to the desk)",
+                """
+                SELECT r.id::text FROM access_requests r
+                WHERE r.status = 'pending' AND r.role = 'spor-industry-super-user' AND r.approver_kind = 'organisation-super-users'
+                  AND spor_active_super_user_count(r.organisation_id) = 0
+                """
+            ),
+            (
                 "R19: no request waits for the service desk in an organisation that has a super user (it was re-routed)",
                 """
                 SELECT r.id::text FROM access_requests r

@@ -39,6 +39,56 @@ extension SQLRuleTests {
             }
         }
 
+        @Test("R20: removing the last super user in SQL tells the stranded requesters and the desk, and hands super-user requests back")
+        func lastSuperUserRemovedTellsTheStranded() async throws {
+            try await Fixture.with { f in
+                let org = try await f.organisation()
+                let superUser = try await f.superUser(of: org)
+                let desk = try await f.staff(.serviceDesk)
+                let (member, memberRequest) = try await f.industryRequest(of: org)
+                let candidate = try await f.user("candidate")
+                let candidateRequest = try await f.requests.submit(
+                    actor: candidate, role: .superUser, organisation: org, justification: nil
+                ).request.id.rawValue
+                let revoked = await attempt(f, as: desk) { conn in
+                    let ids = try await conn.texts(
+                        """
+                        UPDATE role_assignments SET revoked_at = now(), revoked_by = \(desk.pgUUID), revoke_reason = 'left the company'
+                        WHERE account_id = \(superUser.pgUUID) AND role = 'spor-industry-super-user' AND revoked_at IS NULL RETURNING id::text
+                        """)
+                    guard ids.count == 1 else { throw FixtureError("revoked \(ids.count) assignments") }
+                    try await conn.audit(
+                        actor: desk, organisation: org, action: "role-assignment.revoked", subjectType: "role_assignment", subjectID: ids[0])
+                }
+                #expect(revoked == nil)
+                #expect(
+                    try await f.ownerQuery(
+                        """
+                        SELECT template || ' ' || subject_type FROM notification_outbox
+                        WHERE recipient_account_id = \(member.pgUUID) AND template = 'request-stranded' AND subject_id = \(String(memberRequest))
+                        """) == ["request-stranded access_request"])
+                #expect(
+                    try await f.ownerQuery(
+                        """
+                        SELECT (position(\(String(memberRequest)) IN body) > 0)::text FROM notification_outbox
+                        WHERE recipient_account_id = \(desk.pgUUID) AND template = 'request-stranded' AND subject_type = 'organisation'
+                        AND subject_id = \(org.rawValue)
+                        """) == ["true"])
+                #expect(
+                    try await f.ownerValue("SELECT approver_kind FROM access_requests WHERE id = \(candidateRequest)") == "ema-service-desk")
+                #expect(
+                    try await f.ownerQuery(
+                        "SELECT template FROM notification_outbox WHERE recipient_account_id = \(candidate.pgUUID) ORDER BY id DESC LIMIT 1")
+                        == ["request-filed-first-super-user"])
+                // Nothing was decided for them: both requests are still pending.
+                #expect(
+                    try await f.ownerQuery(
+                        "SELECT status FROM access_requests WHERE id IN (\(memberRequest), \(candidateRequest)) ORDER BY id") == [
+                            "pending", "pending",
+                        ])
+            }
+        }
+
         @Test("R14: the service desk may remove the last super user; the next super-user request is a first one again")
         func serviceDeskRemovesLastSuperUser() async throws {
             try await Fixture.with { f in
