@@ -44,6 +44,9 @@ public func buildApplication(
                 metrics: metrics, interval: configuration.mail.pollInterval, gate: gate, logger: logger))
         services.append(
             PeriodicWorker.expiry(AccessRequestStore(database: worker), interval: .seconds(60), gate: gate, metrics: metrics, logger: logger))
+        services.append(
+            PeriodicWorker.reminders(
+                AccessRequestStore(database: worker), interval: .seconds(60), gate: gate, metrics: metrics, logger: logger))
     }
     return Application(
         router: router,

@@ -58,4 +58,8 @@ public enum NotificationTemplate: String, Sendable, CaseIterable {
     /// R20: the organisation lost its last super user; to each requester of a pending industry-user request (about the
     /// request) and to the service desk (about the organisation).
     case requestStranded = "request-stranded"
+    /// Issue 12: an organisation request pending longer than the setting, to its super users (once).
+    case requestReminder = "request-reminder"
+    /// Issue 12: an open service desk ticket past its due time, to the service desk (once).
+    case ticketOverdue = "ticket-overdue"
 }

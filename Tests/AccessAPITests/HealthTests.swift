@@ -40,12 +40,13 @@ struct HealthTests {
                     text = try await api.send(.get, "/metrics").text
                     if text.contains(#"spor_job_last_success_timestamp_seconds{job="expiry"}"#)
                         && text.contains(#"spor_job_last_success_timestamp_seconds{job="outbox"}"#)
+                        && text.contains(#"spor_job_last_success_timestamp_seconds{job="reminders"}"#)
                     {
                         break
                     }
                     try await Task.sleep(for: .milliseconds(100))
                 }
-                for job in ["outbox", "expiry"] {
+                for job in ["outbox", "expiry", "reminders"] {
                     for figure in [
                         "last_run_timestamp_seconds", "last_success_timestamp_seconds", "next_run_timestamp_seconds", "last_duration_seconds",
                     ] {

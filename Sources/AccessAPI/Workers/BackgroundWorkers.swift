@@ -55,6 +55,16 @@ extension PeriodicWorker {
         }
     }
 
+    /// Sends the reminders that are due (issue 12): requests pending too long, overdue tickets.
+    static func reminders(
+        _ requests: AccessRequestStore, interval: Duration, gate: StartupGate, metrics: HTTPMetrics, logger: Logger
+    ) -> PeriodicWorker {
+        PeriodicWorker(name: "reminders", interval: interval, gate: gate, metrics: metrics, logger: logger) {
+            let sent = try await requests.sendReminders()
+            if sent > 0 { logger.info("reminders sent", metadata: ["count": "\(sent)"]) }
+        }
+    }
+
     /// Expires pending requests past their expiry (R18).
     static func expiry(
         _ requests: AccessRequestStore, interval: Duration, gate: StartupGate, metrics: HTTPMetrics, logger: Logger

@@ -134,6 +134,15 @@ public struct AccessRequestStore: Sendable {
         }
     }
 
+    /// Sends the reminders that are due (issue 12, `spor_send_reminders`: organisation requests pending too long, to
+    /// their super users; overdue tickets, to the service desk), each once however many instances run it; returns how
+    /// many were sent. Background work, as the worker role.
+    public func sendReminders(batch: Int = 500) async throws -> Int {
+        try await database.transaction { connection in
+            try await connection.first("SELECT spor_send_reminders(\(Int32(clamping: batch)))", as: Int.self, logger: logger) ?? 0
+        }
+    }
+
     // MARK: Revoke
 
     /// Revokes a role assignment (R14): by its holder (`.own`), a super user of its organisation (`.organisation`),
