@@ -101,3 +101,26 @@ struct StrandedRequestTests {
         }
     }
 }
+
+@Suite("Reminders over HTTP (issue 12): a request filed over HTTP, the jobs' clock moved on, the reminder in the outbox")
+struct ReminderAPITests {
+    @Test("Eight days on the jobs' clock, the reminders job reminds the super user; an administrator sees it over HTTP")
+    func reminderSeenOverHTTP() async throws {
+        try await Fixture.with { f in
+            let org = try await f.organisation()
+            let superUser = try await f.superUser(of: org)
+            let applicant = try await f.user("applicant")
+            let admin = try await f.staff(.admin)
+            try await TestApplication.build(f.db).test(.router) { client in
+                let api = API(client: client)
+                let filed = try await api.request("spor-industry-user", org.rawValue, token: applicant.bearerToken)
+                #expect(filed.status == .created)
+                _ = try await f.ownerQuery("UPDATE settings SET job_clock_offset = interval '8 days' RETURNING 'ok'")
+                #expect(try await f.expiry.sendReminders() == 1)
+                let page = try await api.call(.get, "/v1/admin/notifications?recipient=\(superUser.id.rawValue)", token: admin.bearerToken)
+                #expect(page.status == .ok)
+                #expect(page.items.contains { $0["template"] as? String == "request-reminder" }, "\(page.text)")
+            }
+        }
+    }
+}

@@ -4,7 +4,6 @@ import Logging
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
-import Synchronization
 
 /// The store's handle on PostgreSQL: runs each command in one transaction as a database role (the application
 /// role unless told otherwise), with the acting account set for row-level security, and retries serialization
@@ -109,47 +108,12 @@ public struct Database: Sendable {
         }
     }
 
-    /// `client.withConnection`, waiting at most `connectionWait` for the connection. Once a connection is leased the
-    /// body runs to its end (a statement is never abandoned half-way: its answer decides what the client is told);
-    /// when the wait runs out first, the lease request is cancelled and the body never runs.
+    /// `client.withConnection`, waiting at most `connectionWait` for the connection, and watched for the connection
+    /// being lost under the call (ConnectionWatch). Once a connection is leased the body runs to its end (a statement
+    /// is never abandoned half-way: its answer decides what the client is told), unless PostgreSQL closed the
+    /// connection; when the wait runs out first, the lease request is cancelled and the body never runs.
     private func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let lease = Lease()
-        let wait = connectionWait
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await client.withConnection { connection in
-                    let won = lease.state.withLock { state in
-                        guard state == .waiting else { return false }
-                        state = .leased
-                        return true
-                    }
-                    guard won else { throw StoreError.unavailable("no database connection became free within \(wait)") }
-                    return try await ConnectionWatch.shared.run(body, on: connection, logger: logger)
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(for: wait)
-                let expired = lease.state.withLock { state in
-                    guard state == .waiting else { return false }
-                    state = .expired
-                    return true
-                }
-                if expired { throw StoreError.unavailable("no database connection became free within \(wait)") }
-                return nil
-            }
-            while let result = try await group.next() {
-                if let value = result {
-                    group.cancelAll()
-                    return value
-                }
-            }
-            throw StoreError.unavailable("the database call ended without an answer")
-        }
-    }
-
-    private final class Lease: Sendable {
-        enum State { case waiting, leased, expired }
-        let state = Mutex(State.waiting)
+        try await ConnectionWatch.shared.run(on: client, wait: connectionWait, logger: logger, body)
     }
 
     /// Runs `work`, again (up to `maximumAttempts`) when PostgreSQL reports a serialization failure or deadlock;
