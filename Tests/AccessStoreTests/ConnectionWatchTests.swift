@@ -61,6 +61,8 @@ struct ConnectionWatchTests {
                 try await Task.sleep(for: .milliseconds(300))
                 _ = try await f.ownerQuery("SELECT pg_terminate_backend(\(backend))::text")
                 await #expect(throws: (any Error).self) { try await call.value }
+                // The channel closes just after the error arrives (asynchronously): wait for it, briefly.
+                for _ in 0..<50 where !connection.isClosed { try await Task.sleep(for: .milliseconds(100)) }
                 #expect(connection.isClosed)
             }
         }
