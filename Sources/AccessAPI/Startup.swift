@@ -88,9 +88,8 @@ struct DatabaseStartup: Service, CustomStringConvertible {
             } catch let error as MigrationError {
                 throw error
             } catch {
-                guard let reason = StoreErrors.unavailability(error).map({ _ in Self.reason(error) }) ?? Self.connectionFailure(error)
-                else { throw error }
-                waitingFor = "the database at \(target) cannot be reached: \(reason)"
+                // Anything but a migration's own failure is the database not (yet) answering: wait and try again.
+                waitingFor = "the database at \(target) cannot be reached: \(Self.reason(error))"
             }
             let waited = Int((ContinuousClock.now - started).components.seconds)
             gate.wait("starting: \(waitingFor) (waiting \(waited) s, attempt \(attempt); trying again every second)")
@@ -121,12 +120,6 @@ struct DatabaseStartup: Service, CustomStringConvertible {
             ("connection reset", "the connection was reset"),
         ]
         return known.first { lower.contains($0.0) }?.1 ?? text
-    }
-
-    /// A failure to open a connection that is not PostgreSQL's answer (no server, unknown host, refused), in words.
-    static func connectionFailure(_ error: any Error) -> String? {
-        let text = reason(error)
-        return text.isEmpty ? nil : text
     }
 }
 

@@ -35,6 +35,7 @@ package final class ConnectionWatch: Sendable {
 
     private struct Call {
         var phase: Phase
+        let logger: Logger
         let fail: @Sendable (StoreError) -> Void
         var task: Task<Void, Never>?
     }
@@ -54,7 +55,7 @@ package final class ConnectionWatch: Sendable {
         let answer = Answer<T>()
         return try await withCheckedThrowingContinuation { continuation in
             answer.set(continuation)
-            let id = add(.leasing(deadline: .now + wait, wait: wait)) { answer.resume(.failure($0)) }
+            let id = add(.leasing(deadline: .now + wait, wait: wait), logger: logger) { answer.resume(.failure($0)) }
             let task = Task {
                 let result: Result<T, any Error>
                 do {
@@ -84,7 +85,7 @@ package final class ConnectionWatch: Sendable {
         let answer = Answer<T>()
         return try await withCheckedThrowingContinuation { continuation in
             answer.set(continuation)
-            let id = add(.running(connection, closedLooks: 0)) { answer.resume(.failure($0)) }
+            let id = add(.running(connection, closedLooks: 0), logger: logger) { answer.resume(.failure($0)) }
             Task {
                 let result: Result<T, any Error>
                 do { result = .success(try await body(connection)) } catch { result = .failure(error) }
@@ -94,10 +95,10 @@ package final class ConnectionWatch: Sendable {
         }
     }
 
-    private func add(_ phase: Phase, fail: @escaping @Sendable (StoreError) -> Void) -> UInt64 {
+    private func add(_ phase: Phase, logger: Logger, fail: @escaping @Sendable (StoreError) -> Void) -> UInt64 {
         let (id, start) = state.withLock { state in
             state.next += 1
-            state.calls[state.next] = Call(phase: phase, fail: fail)
+            state.calls[state.next] = Call(phase: phase, logger: logger, fail: fail)
             let start = !state.watching
             state.watching = true
             return (state.next, start)
@@ -163,7 +164,7 @@ package final class ConnectionWatch: Sendable {
             guard let due else { return }
             for (call, error) in due {
                 if case .running = call.phase {
-                    Logger(label: "spor.database").warning("a database call was lost with its connection (PostgreSQL closed it); answering 503")
+                    call.logger.warning("a database call was lost with its connection (PostgreSQL closed it); answering 503")
                 }
                 call.fail(error)
                 call.task?.cancel()
