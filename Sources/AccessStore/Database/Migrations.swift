@@ -181,7 +181,24 @@ public struct MigrationRunner: Sendable {
         }
     }
 
+    /// Applies one migration in its own transaction. A migration that changes cluster-wide catalog rows (`ALTER ROLE
+    /// ... SET`, 0014, 0016, 0037) can collide with another database's runner doing the same at that moment
+    /// ("tuple concurrently updated": the advisory lock above is per database); the transaction was rolled back
+    /// whole, so it is tried again, up to 5 times.
     private func apply(_ migration: Migration, connection: PostgresConnection) async throws {
+        var attempt = 1
+        while true {
+            do {
+                return try await applyOnce(migration, connection: connection)
+            } catch MigrationError.failed(_, _, let message) where message.contains("tuple concurrently updated") && attempt < 5 {
+                attempt += 1
+                logger.info("migration collided with a concurrent catalog update; trying again", metadata: ["migration": "\(migration.fileName)"])
+                try await Task.sleep(for: .milliseconds(Int.random(in: 20...200)))
+            }
+        }
+    }
+
+    private func applyOnce(_ migration: Migration, connection: PostgresConnection) async throws {
         logger.info("applying migration", metadata: ["migration": "\(migration.fileName)"])
         try await Database.transaction(on: connection, role: nil, caller: nil, logger: logger) { connection, _ in
             for statement in SQLScript.statements(in: migration.sql) {
