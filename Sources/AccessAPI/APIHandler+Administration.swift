@@ -28,7 +28,9 @@ extension APIHandler {
                         items: page.map { member in
                             .init(
                                 accountId: member.account, email: member.email, displayName: member.displayName,
-                                roles: member.assignments.map { .init(assignmentId: $0.id, role: $0.role, effectiveFrom: $0.effectiveFrom) })
+                                roles: member.assignments.map {
+                                    .init(assignmentId: $0.id, role: $0.role, effectiveFrom: $0.effectiveFrom, endsAt: $0.endsAt)
+                                })
                         },
                         nextCursor: found.count > limit ? page.last.map { Paging.cursor(before: $0.cursorKey) } : nil))))
     }

@@ -134,7 +134,8 @@ struct APIHandler: APIProtocol {
             throw Problem.validation("justification has at most 2000 characters.", field: "justification")
         }
         let submission = try await requests.submit(
-            actor: actor, role: body.role, organisation: body.organisationId, justification: body.justification)
+            actor: actor, role: body.role, organisation: body.organisationId, justification: body.justification,
+            accessUntil: body.accessUntil)
         return .created(.init(body: .json(Self.request(submission.request))))
     }
 
@@ -166,10 +167,11 @@ struct APIHandler: APIProtocol {
     ) async throws -> Operations.ApproveOrganisationAccessRequest.Output {
         let actor = try RequestActor.required()
         var comment: String?
-        if case .json(let body)? = input.body { comment = body.comment }
+        var until: Date?
+        if case .json(let body)? = input.body { (comment, until) = (body.comment, body.accessUntil) }
         let decision = try await requests.decide(
             actor: actor, request: AccessRequestID(input.path.requestId), channel: .organisation, action: .approve,
-            comment: comment, expectedOrganisation: input.path.orgId)
+            comment: comment, expectedOrganisation: input.path.orgId, grantUntil: until)
         return .ok(.init(body: .json(Self.request(decision.request))))
     }
 
@@ -209,11 +211,13 @@ struct APIHandler: APIProtocol {
     func approveTicket(_ input: Operations.ApproveTicket.Input) async throws -> Operations.ApproveTicket.Output {
         let actor = try RequestActor.required()
         var comment: String?
-        if case .json(let body)? = input.body { comment = body.comment }
+        var until: Date?
+        if case .json(let body)? = input.body { (comment, until) = (body.comment, body.accessUntil) }
         let ticket = try await serviceDeskTicket(input.path.ticketId, actor: actor)
         if let refusal = Self.ticketDecision(ticket) { throw refusal }
         _ = try await requests.decide(
-            actor: actor, request: ticket.accessRequest, channel: .serviceDesk, action: .approve, comment: comment)
+            actor: actor, request: ticket.accessRequest, channel: .serviceDesk, action: .approve, comment: comment,
+            grantUntil: until)
         return .ok(.init(body: .json(Self.ticket(try await tickets.ticket(ticket.id, actor: actor)))))
     }
 
@@ -248,14 +252,14 @@ struct APIHandler: APIProtocol {
     }
 
     static func assignment(_ a: RoleAssignment) -> Components.Schemas.RoleAssignment {
-        .init(assignmentId: a.id, role: a.role, organisationId: a.organisation, effectiveFrom: a.effectiveFrom)
+        .init(assignmentId: a.id, role: a.role, organisationId: a.organisation, effectiveFrom: a.effectiveFrom, endsAt: a.endsAt)
     }
 
     static func request(_ r: AccessRequest) -> Components.Schemas.AccessRequest {
         .init(
             id: r.id.rawValue, role: r.role, organisationId: r.organisation, requesterId: r.requester, justification: r.justification,
             status: r.status, approverKind: r.approverKind, createdAt: r.createdAt, expiresAt: r.expiresAt, decidedAt: r.decidedAt,
-            decisionReason: r.decisionReason)
+            decisionReason: r.decisionReason, accessUntil: r.accessUntil)
     }
 
     static func page(_ found: [AccessRequest], limit: Int) -> Components.Schemas.AccessRequestPage {

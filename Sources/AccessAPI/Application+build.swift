@@ -47,6 +47,9 @@ public func buildApplication(
         services.append(
             PeriodicWorker.reminders(
                 AccessRequestStore(database: worker), interval: .seconds(60), gate: gate, metrics: metrics, logger: logger))
+        services.append(
+            PeriodicWorker.grants(
+                AccessRequestStore(database: worker), interval: .seconds(60), gate: gate, metrics: metrics, logger: logger))
     }
     return Application(
         router: router,

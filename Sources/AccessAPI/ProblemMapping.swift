@@ -101,7 +101,7 @@ extension Problem {
         case .notAuthenticated: .unauthorized
         case .securityQuestionsRequired, .accountNotActive, .selfApproval, .notAuthorised, .noEffectiveRole: .forbidden
         case .validationFailed, .reasonRequired, .organisationRequired, .organisationNotAllowed, .staffRoleNotRequestable,
-            .unknownOrganisation:
+            .unknownOrganisation, .grantEndInPast, .grantLengthened:
             .unprocessableContent
         case .duplicateRequest, .alreadyHeld, .noSuperUser, .delegatedToOrganisation, .firstSuperUserNeedsEMA, .ticketRequired,
             .lastSuperUser, .notPending, .requestExpired, .accountExists, .immutable, .notFirstSuperUserRequest, .routingMismatch,

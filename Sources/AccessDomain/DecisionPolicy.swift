@@ -20,11 +20,13 @@ public struct RequestSnapshot: Sendable, Equatable {
     public var status: RequestStatus
     public var approverKind: ApproverKind
     public var expiresAt: Date?
+    /// R21: the end of access the requester asked for (nil: no end).
+    public var accessUntil: Date?
 
     /// Creates a request snapshot.
     public init(
         id: AccessRequestID, requester: AccountID, role: Role, organisation: OrganisationID?,
-        status: RequestStatus, approverKind: ApproverKind, expiresAt: Date?
+        status: RequestStatus, approverKind: ApproverKind, expiresAt: Date?, accessUntil: Date? = nil
     ) {
         self.id = id
         self.requester = requester
@@ -33,6 +35,7 @@ public struct RequestSnapshot: Sendable, Equatable {
         self.status = status
         self.approverKind = approverKind
         self.expiresAt = expiresAt
+        self.accessUntil = accessUntil
     }
 }
 
@@ -73,8 +76,11 @@ public enum DecisionOutcome: Sendable, Equatable {
 }
 
 extension ApprovalPolicy {
-    /// Approves or rejects a pending request, re-checking routing at decision time (R8, R10–R13, R18).
-    public static func decide(_ facts: DecisionFacts, _ action: DecisionAction) -> Result<DecisionOutcome, Refusal> {
+    /// Approves or rejects a pending request, re-checking routing at decision time (R8, R10–R13, R18); an approval
+    /// may end the grant at `grantUntil`, never later than the requester asked (R21).
+    public static func decide(
+        _ facts: DecisionFacts, _ action: DecisionAction, grantUntil: Date? = nil
+    ) -> Result<DecisionOutcome, Refusal> {
         let request = facts.request
         guard request.status == .pending else {
             return .failure(Refusal(.notPending, .r18, "Request \(request.id) is \(request.status.rawValue); decided requests never change."))
@@ -113,6 +119,9 @@ extension ApprovalPolicy {
         }
         switch action {
         case .approve:
+            if case .failure(let refusal) = grantEnd(requested: request.accessUntil, chosen: grantUntil, now: facts.now) {
+                return .failure(refusal)
+            }
             return .success(.approved(grant: request.role, firstSuperUser: isFirst))
         case .reject(let reason):
             let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)

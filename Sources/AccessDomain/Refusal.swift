@@ -1,4 +1,4 @@
-/// The id of a domain rule of the design brief (R1–R18) and of the rules added since (R19, R20: docs/rules.md).
+/// The id of a domain rule of the design brief (R1–R18) and of the rules added since (R19–R21: docs/rules.md).
 public enum RuleID: String, Sendable {
     case r1 = "R1"
     case r2 = "R2"
@@ -20,6 +20,7 @@ public enum RuleID: String, Sendable {
     case r18 = "R18"
     case r19 = "R19"
     case r20 = "R20"
+    case r21 = "R21"
 }
 
 /// A rule said no: a stable code for clients, the rule it enforces, and a message a person can act on.
@@ -92,6 +93,10 @@ public enum RefusalCode: String, Sendable, CaseIterable {
 
     /// R19: the ticket was closed as delegated; its request is decided by the organisation's super users.
     case ticketDelegated = "ticket-delegated"
+    /// R21: access would end before it is granted (a requested or granted end not in the future).
+    case grantEndInPast = "grant-end-in-past"
+    /// R21: the approver chose a later end than the requester asked for; approvers may only shorten.
+    case grantLengthened = "grant-lengthened"
 
     // Codes only the database raises today: a direct SQL client, or a Swift half that missed something.
     /// R10/R14/R17/R18: a decided or recorded row may not be changed.

@@ -12,20 +12,23 @@ public struct SubmissionFacts: Sendable {
     public var organisationActiveSuperUsers: Int
     /// A pending request for the same (requester, role, organisation) exists.
     public var hasPendingRequestForSameRole: Bool
-    /// The requester already holds this role (in this organisation).
+    /// The requester already holds this role (in this organisation) without an end; a role held until a date may be
+    /// renewed by a new request (R21).
     public var holdsRole: Bool
     public var now: Date
     /// R5: delay before an automatic grant becomes effective.
     public var activationDelay: TimeInterval
     /// R18: how long a pending request lives before it expires.
     public var requestLifetime: TimeInterval
+    /// R21: the end of access the requester asks for (nil: no end).
+    public var accessUntil: Date?
 
     /// Creates the facts of one submission.
     public init(
         requester: AccountID, accountActive: Bool, securityQuestionsSet: Bool, role: Role,
         organisation: OrganisationID?, organisationExists: Bool, organisationActiveSuperUsers: Int,
         hasPendingRequestForSameRole: Bool, holdsRole: Bool, now: Date, activationDelay: TimeInterval,
-        requestLifetime: TimeInterval
+        requestLifetime: TimeInterval, accessUntil: Date? = nil
     ) {
         self.requester = requester
         self.accountActive = accountActive
@@ -39,6 +42,7 @@ public struct SubmissionFacts: Sendable {
         self.now = now
         self.activationDelay = activationDelay
         self.requestLifetime = requestLifetime
+        self.accessUntil = accessUntil
     }
 }
 
@@ -59,8 +63,12 @@ public struct SubmissionDecision: Sendable, Equatable {
 }
 
 extension ApprovalPolicy {
-    /// Decides how a new access request starts, or refuses it (R2–R9, R18).
+    /// Decides how a new access request starts, or refuses it (R2–R9, R18, R21).
     public static func submit(_ facts: SubmissionFacts) -> Result<SubmissionDecision, Refusal> {
+        // R21 first, as the database checks it (r21_request_end fires before r8_route_new_request).
+        if case .failure(let refusal) = requestedEnd(facts.accessUntil, role: facts.role, now: facts.now) {
+            return .failure(refusal)
+        }
         guard facts.accountActive else {
             return .failure(Refusal(.accountNotActive, .r2, "Activate your account with the e-mailed verification link before filing a request."))
         }

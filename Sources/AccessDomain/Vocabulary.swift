@@ -14,6 +14,8 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case roleGranted = "role-assignment.granted"
     case roleRevoked = "role-assignment.revoked"
     case roleDropped = "role-assignment.dropped"
+    /// R21: a time-bound grant reached its end (the clock ended it; nobody revoked it).
+    case roleEnded = "role-assignment.ended"
     case ticketOpened = "service-desk-ticket.opened"
     case ticketResolved = "service-desk-ticket.resolved"
     case changeRequestFiled = "oms-change-request.filed"
@@ -62,4 +64,10 @@ public enum NotificationTemplate: String, Sendable, CaseIterable {
     case requestReminder = "request-reminder"
     /// Issue 12: an open service desk ticket past its due time, to the service desk (once).
     case ticketOverdue = "ticket-overdue"
+    /// R21: a time-bound grant ends soon (settings.grant_notice_days before), to its holder and the organisation's
+    /// super users, and to the service desk when no other super user's grant outlasts a super user's.
+    case grantEnding = "grant-ending"
+    /// R21: a time-bound grant has ended, to its holder, and to the service desk when the organisation has no super
+    /// user left.
+    case grantEnded = "grant-ended"
 }

@@ -65,6 +65,18 @@ extension PeriodicWorker {
         }
     }
 
+    /// Ends time-bound grants past their end and sends the notices due before one (R21).
+    static func grants(
+        _ requests: AccessRequestStore, interval: Duration, gate: StartupGate, metrics: HTTPMetrics, logger: Logger
+    ) -> PeriodicWorker {
+        PeriodicWorker(name: "grants", interval: interval, gate: gate, metrics: metrics, logger: logger) {
+            let (ended, notices) = try await requests.runGrantJobs()
+            if ended > 0 || notices > 0 {
+                logger.info("time-bound grants", metadata: ["ended": "\(ended)", "notices": "\(notices)"])
+            }
+        }
+    }
+
     /// Expires pending requests past their expiry (R18).
     static func expiry(
         _ requests: AccessRequestStore, interval: Duration, gate: StartupGate, metrics: HTTPMetrics, logger: Logger

@@ -36,7 +36,7 @@ public struct AccessRequestStore: Sendable {
     /// then, if it says yes, the command (`spor_file_request`), which authenticates, takes the organisation lock in
     /// shared mode, writes, audits and queues the messages, while the triggers decide again under the lock.
     public func submit(
-        actor caller: any Caller, role: Role, organisation: OrganisationID?, justification: String?
+        actor caller: any Caller, role: Role, organisation: OrganisationID?, justification: String?, accessUntil: Date? = nil
     ) async throws -> Submission {
         if policy == .enforced {
             guard
@@ -50,11 +50,14 @@ public struct AccessRequestStore: Sendable {
                     requester: AccountID(actor), accountActive: active, securityQuestionsSet: questionsSet, role: role,
                     organisation: organisation, organisationExists: organisationExists,
                     organisationActiveSuperUsers: Int(superUsers), hasPendingRequestForSameRole: pending, holdsRole: holds,
-                    now: now, activationDelay: delay, requestLifetime: lifetime)
+                    now: now, activationDelay: delay, requestLifetime: lifetime, accessUntil: accessUntil)
             ).get()
         }
         let outcome = try await command(
-            "SELECT * FROM spor_file_request(\(caller.bearerToken), \(role.rawValue), \(organisation?.rawValue), \(justification))")
+            """
+            SELECT * FROM spor_file_request(\(caller.bearerToken), \(role.rawValue), \(organisation?.rawValue), \(justification),
+                                            \(accessUntil))
+            """)
         return Submission(request: outcome.request, grant: outcome.grant)
     }
 
@@ -63,23 +66,24 @@ public struct AccessRequestStore: Sendable {
     /// Approves or rejects a pending request through `channel` (R8, R10–R13, R18). `expectedOrganisation` is the
     /// organisation of the address used (`/organisations/{orgId}/...`): a request of another one is not found (R13).
     /// When the organisation has gained a super user since a first-super-user request was filed, the request is
-    /// re-routed to its super users (committed) and the service desk is refused (R11).
+    /// re-routed to its super users (committed) and the service desk is refused (R11). An approval may end the grant
+    /// at `grantUntil`, at most the end the requester asked for (R21); without it the grant ends when they asked.
     ///
     /// One read of the facts (`spor_decision_facts`), then one command (`spor_decide_request`): lock in the mode
     /// the decision needs, re-route if due, decide (the triggers again, under the lock), grant, resolve the ticket,
     /// audit, messages.
     public func decide(
         actor caller: any Caller, request id: AccessRequestID, channel: DecisionChannel, action: DecisionAction,
-        comment: String? = nil, expectedOrganisation: OrganisationID? = nil
+        comment: String? = nil, expectedOrganisation: OrganisationID? = nil, grantUntil: Date? = nil
     ) async throws -> Decision {
         // A decision races with changes of the super-user set only rarely; when the command finds the routing out of
         // date it re-routes and stops, and the decision is made again on the new facts.
         for _ in 1..<3 {
-            if let decision = try await decideOnce(caller, id, channel: channel, action: action, comment: comment, expectedOrganisation) {
+            if let decision = try await decideOnce(caller, id, channel: channel, action: action, comment: comment, expectedOrganisation, grantUntil) {
                 return decision
             }
         }
-        guard let decision = try await decideOnce(caller, id, channel: channel, action: action, comment: comment, expectedOrganisation)
+        guard let decision = try await decideOnce(caller, id, channel: channel, action: action, comment: comment, expectedOrganisation, grantUntil)
         else { throw StoreError.retryable }
         return decision
     }
@@ -87,7 +91,7 @@ public struct AccessRequestStore: Sendable {
     /// One decision: nil when the command re-routed the request instead.
     private func decideOnce(
         _ caller: any Caller, _ id: AccessRequestID, channel: DecisionChannel, action: DecisionAction, comment: String?,
-        _ expectedOrganisation: OrganisationID?
+        _ expectedOrganisation: OrganisationID?, _ grantUntil: Date?
     ) async throws -> Decision? {
         let facts = try await decisionFacts(caller, id, expectedOrganisation: expectedOrganisation)
         var decision = DecisionFacts(
@@ -99,7 +103,7 @@ public struct AccessRequestStore: Sendable {
             decision.request.approverKind = ApprovalPolicy.currentApproverKind(
                 role: facts.request.role, organisationActiveSuperUsers: facts.superUsers)
         }
-        if policy == .enforced, case .failure(let refusal) = ApprovalPolicy.decide(decision, action) {
+        if policy == .enforced, case .failure(let refusal) = ApprovalPolicy.decide(decision, action, grantUntil: grantUntil) {
             if reroute {  // the re-route stands, whatever the decision
                 _ = try await command("SELECT * FROM spor_reroute_request(\(caller.bearerToken), \(id.rawValue))")
             }
@@ -111,7 +115,10 @@ public struct AccessRequestStore: Sendable {
         case .reject(let why): (approve, reason) = (false, why)
         }
         let outcome = try await command(
-            "SELECT * FROM spor_decide_request(\(caller.bearerToken), \(id.rawValue), \(approve), \(reason), \(policy == .enforced))")
+            """
+            SELECT * FROM spor_decide_request(\(caller.bearerToken), \(id.rawValue), \(approve), \(reason), \(policy == .enforced),
+                                              \(approve ? grantUntil : nil))
+            """)
         if outcome.rerouted { return nil }
         return Decision(request: outcome.request, grant: outcome.grant)
     }
@@ -143,6 +150,17 @@ public struct AccessRequestStore: Sendable {
         }
     }
 
+    /// The grants job (R21): ends every assignment past its end (`spor_end_lapsed_grants`: audited, its holder told,
+    /// the service desk told when an organisation is left without a super user), then sends the notices due before
+    /// an end (`spor_send_grant_notices`), each once however many instances run it. Background work, as the worker role.
+    public func runGrantJobs(batch: Int = 500) async throws -> (ended: Int, notices: Int) {
+        try await database.transaction { connection in
+            let ended = try await connection.first("SELECT spor_end_lapsed_grants(\(Int32(clamping: batch)))", as: Int.self, logger: logger)
+            let notices = try await connection.first("SELECT spor_send_grant_notices(\(Int32(clamping: batch)))", as: Int.self, logger: logger)
+            return (ended ?? 0, notices ?? 0)
+        }
+    }
+
     // MARK: Revoke
 
     /// Revokes a role assignment (R14): by its holder (`.own`), a super user of its organisation (`.organisation`),
@@ -154,8 +172,8 @@ public struct AccessRequestStore: Sendable {
     ) async throws -> RoleAssignment {
         guard let row = try await database.call("SELECT * FROM spor_revocation_facts(\(caller.bearerToken), \(id))")
         else { throw Refusal(.notFound, .r13, "Role assignment not found.") }
-        let c = try row.decode((Int64, String?, UUID, String, Int64?, Bool, Date, Date?, UUID, [String], Int32, Bool).self)
-        let assignment = try RoleAssignment(row: (c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7))
+        let c = try row.decode((Int64, String?, UUID, String, Int64?, Bool, Date, Date?, UUID, [String], Int32, Bool, Date?, Date).self)
+        let assignment = try RoleAssignment(row: (c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7, c.12))
         let actor = Actor(id: AccountID(c.8), staffRoles: Set(c.9.compactMap(StaffRole.init(rawValue:))))
         if let expectedOrganisation, assignment.organisation != expectedOrganisation {
             throw Refusal(.notFound, .r13, "Role assignment not found.")
@@ -164,7 +182,7 @@ public struct AccessRequestStore: Sendable {
         if policy == .enforced {
             try ApprovalPolicy.revoke(
                 RevocationFacts(
-                    assignment: assignment.snapshot, actor: actor, channel: channel, actorIsActiveSuperUser: c.11,
+                    assignment: assignment.snapshot(at: c.13), actor: actor, channel: channel, actorIsActiveSuperUser: c.11,
                     organisationActiveSuperUsers: Int(c.10))
             ).get()
         }
@@ -172,7 +190,8 @@ public struct AccessRequestStore: Sendable {
             let revoked = try await database.command(
                 "SELECT * FROM spor_revoke_assignment(\(caller.bearerToken), \(id), \(reason), \(channel == .own))")
         else { throw Refusal(.notFound, .r13, "Role assignment not found.") }
-        return try RoleAssignment(row: revoked.decode(RoleAssignment.Row.self))
+        let r = try revoked.decode((Int64, String?, UUID, String, Int64?, Bool, Date, Date?).self)
+        return try RoleAssignment(row: (r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, assignment.endsAt))
     }
 
     // MARK: One statement each
@@ -199,9 +218,11 @@ public struct AccessRequestStore: Sendable {
         guard let row = try await database.call("SELECT * FROM spor_decision_facts(\(caller.bearerToken), \(id.rawValue))")
         else { throw Refusal(.notFound, .r13, "Access request \(id) not found.") }
         let c = try row.decode(
-            (Int64, String?, UUID, String, String?, String, String, Date, Date?, UUID?, Date?, String?, UUID, [String], Int32, Bool, Bool, Date)
-                .self)
-        let request = try AccessRequest(row: (c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7, c.8, c.9, c.10, c.11))
+            (
+                Int64, String?, UUID, String, String?, String, String, Date, Date?, UUID?, Date?, String?, UUID, [String], Int32, Bool, Bool,
+                Date, Date?
+            ).self)
+        let request = try AccessRequest(row: (c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7, c.8, c.9, c.10, c.11, c.18))
         if let expectedOrganisation, request.organisation != expectedOrganisation {
             throw Refusal(.notFound, .r13, "Access request \(id) not found.")
         }
@@ -218,14 +239,14 @@ public struct AccessRequestStore: Sendable {
         let c = try row.decode(
             (
                 Int64, String?, UUID, String, String?, String, String, Date, Date?, UUID?, Date?, String?,
-                Int64?, String?, UUID?, String?, Int64?, Bool?, Date?, Date?, Bool?
+                Int64?, String?, UUID?, String?, Int64?, Bool?, Date?, Date?, Bool?, Date?, Date?
             ).self)
-        let request = try AccessRequest(row: (c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7, c.8, c.9, c.10, c.11))
+        let request = try AccessRequest(row: (c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7, c.8, c.9, c.10, c.11, c.21))
         let rerouted = c.20 ?? false
         guard let grant = c.12, let account = c.14, let role = c.15, let first = c.17, let effective = c.18 else {
             return (request, nil, rerouted)
         }
-        return (request, try RoleAssignment(row: (grant, c.13, account, role, c.16, first, effective, c.19)), rerouted)
+        return (request, try RoleAssignment(row: (grant, c.13, account, role, c.16, first, effective, c.19, c.22)), rerouted)
     }
 
     // MARK: Reads

@@ -31,7 +31,7 @@ public struct AdministrationQueries: Sendable {
                 """
                 SELECT a.id, a.email, a.display_name, min(r.id)
                 FROM role_assignments r JOIN accounts a ON a.id = r.account_id
-                WHERE r.organisation_id = \(organisation.rawValue) AND r.revoked_at IS NULL
+                WHERE r.organisation_id = \(organisation.rawValue) AND r.revoked_at IS NULL AND (r.ends_at IS NULL OR r.ends_at > spor_job_now())
                 GROUP BY a.id, a.email, a.display_name
                 HAVING \(before)::bigint IS NULL OR min(r.id) < \(before)
                 ORDER BY min(r.id) DESC LIMIT \(limit)
@@ -40,7 +40,7 @@ public struct AdministrationQueries: Sendable {
             let assignments = try await connection.all(
                 """
                 SELECT \(unescaped: RoleAssignment.columns) FROM role_assignments
-                WHERE organisation_id = \(organisation.rawValue) AND revoked_at IS NULL AND account_id = ANY(\(rows.map(\.0)))
+                WHERE organisation_id = \(organisation.rawValue) AND revoked_at IS NULL AND (ends_at IS NULL OR ends_at > spor_job_now()) AND account_id = ANY(\(rows.map(\.0)))
                 ORDER BY id
                 """, as: RoleAssignment.Row.self, logger: logger
             ).map(RoleAssignment.init(row:))
@@ -62,7 +62,7 @@ public struct AdministrationQueries: Sendable {
                 """
                 SELECT id FROM role_assignments
                 WHERE account_id = \(account.rawValue) AND role = \(role.rawValue) AND organisation_id = \(organisation.rawValue)
-                  AND revoked_at IS NULL
+                  AND revoked_at IS NULL AND (ends_at IS NULL OR ends_at > spor_job_now())
                 """, as: Int64.self, logger: logger)
         }
         guard let found else { throw Refusal(.notFound, .r13, "\(account) holds no \(role.rawValue) role in \(organisation).") }

@@ -15,11 +15,13 @@ public struct AccessRequest: Sendable, Equatable {
     public let decidedBy: AccountID?
     public let decidedAt: Date?
     public let decisionReason: String?
+    /// R21: the end of access the requester asked for (nil: no end).
+    public let accessUntil: Date?
 
     var snapshot: RequestSnapshot {
         RequestSnapshot(
             id: id, requester: requester, role: role, organisation: organisation, status: status,
-            approverKind: approverKind, expiresAt: expiresAt)
+            approverKind: approverKind, expiresAt: expiresAt, accessUntil: accessUntil)
     }
 }
 
@@ -33,9 +35,15 @@ public struct RoleAssignment: Sendable, Equatable {
     public let firstSuperUser: Bool
     public let effectiveFrom: Date
     public let revokedAt: Date?
+    /// R21: when the assignment stops being active (nil: no end).
+    public let endsAt: Date?
 
-    var snapshot: AssignmentSnapshot {
-        AssignmentSnapshot(holder: account, role: role, organisation: organisation, revoked: revokedAt != nil)
+    /// The assignment as the revocation policy sees it at `now`: one past its end counts as ended, like a revoked one
+    /// (R21).
+    func snapshot(at now: Date) -> AssignmentSnapshot {
+        AssignmentSnapshot(
+            holder: account, role: role, organisation: organisation,
+            revoked: !ApprovalPolicy.isActive(revokedAt: revokedAt, endsAt: endsAt, now: now))
     }
 }
 
@@ -57,33 +65,34 @@ extension AccessRequest {
     /// The columns `init(row:)` reads, in order (from code, never from input).
     static let columns = """
         id, organisation_id, requester_id, role, justification, status, approver_kind, created_at, expires_at, decided_by,
-        decided_at, decision_reason
+        decided_at, decision_reason, access_until
         """
-    typealias Row = (Int64, String?, UUID, String, String?, String, String, Date, Date?, UUID?, Date?, String?)
+    typealias Row = (Int64, String?, UUID, String, String?, String, String, Date, Date?, UUID?, Date?, String?, Date?)
 
     init(row: Row) throws {
-        let (id, organisation, requester, role, justification, status, kind, createdAt, expiresAt, decidedBy, decidedAt, reason) = row
+        let (id, organisation, requester, role, justification, status, kind, createdAt, expiresAt, decidedBy, decidedAt, reason, until) = row
         guard let role = Role(rawValue: role), let status = RequestStatus(rawValue: status), let kind = ApproverKind(rawValue: kind)
         else { throw StoreError.constraintViolation(constraint: "access_requests", message: "unknown role, status or approver kind") }
         self.init(
             id: AccessRequestID(id), organisation: organisation.flatMap(OrganisationID.init), requester: AccountID(requester), role: role,
             justification: justification, status: status, approverKind: kind, createdAt: createdAt, expiresAt: expiresAt,
-            decidedBy: decidedBy.map(AccountID.init), decidedAt: decidedAt, decisionReason: reason)
+            decidedBy: decidedBy.map(AccountID.init), decidedAt: decidedAt, decisionReason: reason, accessUntil: until)
     }
 }
 
 extension RoleAssignment {
     /// The columns `init(row:)` reads, in order.
-    static let columns = "id, organisation_id, account_id, role, access_request_id, first_super_user, effective_from, revoked_at"
-    typealias Row = (Int64, String?, UUID, String, Int64?, Bool, Date, Date?)
+    static let columns = "id, organisation_id, account_id, role, access_request_id, first_super_user, effective_from, revoked_at, ends_at"
+    typealias Row = (Int64, String?, UUID, String, Int64?, Bool, Date, Date?, Date?)
 
     init(row: Row) throws {
-        let (id, organisation, account, role, request, first, effectiveFrom, revokedAt) = row
+        let (id, organisation, account, role, request, first, effectiveFrom, revokedAt, endsAt) = row
         guard let role = Role(rawValue: role)
         else { throw StoreError.constraintViolation(constraint: "role_assignments", message: "unknown role") }
         self.init(
             id: id, organisation: organisation.flatMap(OrganisationID.init), account: AccountID(account), role: role,
-            accessRequest: request.map(AccessRequestID.init), firstSuperUser: first, effectiveFrom: effectiveFrom, revokedAt: revokedAt)
+            accessRequest: request.map(AccessRequestID.init), firstSuperUser: first, effectiveFrom: effectiveFrom, revokedAt: revokedAt,
+            endsAt: endsAt)
     }
 }
 

@@ -93,7 +93,7 @@ public struct SessionStore: Sendable {
         let assignments = try await connection.all(
             """
             SELECT \(unescaped: RoleAssignment.columns) FROM role_assignments
-            WHERE account_id = \(account.rawValue) AND revoked_at IS NULL ORDER BY id
+            WHERE account_id = \(account.rawValue) AND revoked_at IS NULL AND (ends_at IS NULL OR ends_at > spor_job_now()) ORDER BY id
             """, as: RoleAssignment.Row.self, logger: logger
         ).map(RoleAssignment.init(row:))
         return Profile(
