@@ -13,6 +13,7 @@ struct APIHandler: APIProtocol {
     let tickets: TicketStore
     let queries: Queries
     let reports: Reports
+    let reviews: AccessReviewStore
     /// Largest decoded upload (the affiliation letter).
     let maximumUploadSize = TicketPolicy.maximumLetterSize
 
@@ -303,6 +304,15 @@ enum Paging {
 
     static func cursor(offset: Int) -> String { "o\(offset)" }
     static func cursor(before id: Int64) -> String { "b\(id)" }
+    static func cursor(after id: Int64) -> String { "a\(id)" }
+
+    static func after(_ cursor: String?) throws -> Int64? {
+        guard let cursor else { return nil }
+        guard cursor.hasPrefix("a"), let value = Int64(cursor.dropFirst()), value > 0 else {
+            throw Problem.validation("cursor is not one this server gave out.", field: "cursor")
+        }
+        return value
+    }
 
     static func offset(_ cursor: String?) throws -> Int {
         guard let cursor else { return 0 }

@@ -48,6 +48,9 @@ public func buildApplication(
             PeriodicWorker.reminders(
                 AccessRequestStore(database: worker), interval: .seconds(60), gate: gate, metrics: metrics, logger: logger))
         services.append(
+            PeriodicWorker.reviews(
+                AccessReviewStore(database: worker), interval: .seconds(60), gate: gate, metrics: metrics, logger: logger))
+        services.append(
             PeriodicWorker.grants(
                 AccessRequestStore(database: worker), interval: .seconds(60), gate: gate, metrics: metrics, logger: logger))
     }
@@ -91,7 +94,8 @@ func buildRouter(
         sessions: sessions,
         tickets: TicketStore(database: database),
         queries: Queries(database: database),
-        reports: Reports(database: reportingDatabase))
+        reports: Reports(database: reportingDatabase),
+        reviews: AccessReviewStore(database: database))
     // The generated routes are registered on the authenticated group; the transport maps them onto Hummingbird.
     // Compact JSON (keys sorted, as before, but not pretty-printed: fewer bytes and less work on every response).
     try handler.registerHandlers(on: api, configuration: Configuration(jsonEncodingOptions: [.sortedKeys]))

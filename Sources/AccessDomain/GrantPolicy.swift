@@ -19,19 +19,19 @@ extension ApprovalPolicy {
     /// The end of the grant an approval makes: the approver's choice if given (at most what was asked for), else the
     /// end asked for, else none.
     public static func grantEnd(requested: Date?, chosen: Date?, now: Date) -> Result<Date?, Refusal> {
-        guard let chosen else { return .success(requested) }
-        if let requested, chosen > requested {
+        if let chosen, let requested, chosen > requested {
             return .failure(
                 Refusal(
                     .grantLengthened, .r21,
                     "Access may end earlier than the requester asked (\(requested.formatted(.iso8601))), never later.",
                     field: "accessUntil"))
         }
-        guard chosen > now else {
+        let end = chosen ?? requested
+        if let end, end <= now {
             return .failure(
                 Refusal(.grantEndInPast, .r21, "Access cannot end before it is granted; choose a later accessUntil.", field: "accessUntil"))
         }
-        return .success(chosen)
+        return .success(end)
     }
 
     /// Whether an assignment with these revocation and end times is active at `now` (R8, R9, R13, R14 count only

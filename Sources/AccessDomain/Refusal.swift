@@ -1,4 +1,4 @@
-/// The id of a domain rule of the design brief (R1–R18) and of the rules added since (R19–R21: docs/rules.md).
+/// The id of a domain rule of the design brief (R1–R18) and of the rules added since (R19–R22: docs/rules.md).
 public enum RuleID: String, Sendable {
     case r1 = "R1"
     case r2 = "R2"
@@ -21,6 +21,7 @@ public enum RuleID: String, Sendable {
     case r19 = "R19"
     case r20 = "R20"
     case r21 = "R21"
+    case r22 = "R22"
 }
 
 /// A rule said no: a stable code for clients, the rule it enforces, and a message a person can act on.

@@ -24,6 +24,12 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case organisationCreated = "organisation.created"
     case organisationImported = "organisation.imported"
     case notificationRequeued = "notification.requeued"
+    /// R22: the reviews job opened an organisation's access review, or closed it at its due date.
+    case reviewOpened = "access-review.opened"
+    case reviewClosed = "access-review.closed"
+    /// R22: a review item was certified or revoked (subject: the item).
+    case reviewItemCertified = "access-review.certified"
+    case reviewItemRevoked = "access-review.revoked"
 
     /// The audit action of a request reaching a decided state.
     public static func request(_ status: RequestStatus) -> AuditAction? {
@@ -46,6 +52,9 @@ public enum AuditSubject: String, Sendable, CaseIterable {
     case omsChangeRequest = "oms_change_request"
     case organisation
     case notification
+    /// R22: an access review, and one of its items.
+    case accessReview = "access_review"
+    case accessReviewItem = "access_review_item"
 }
 
 /// The notifications of R16; raw values as stored in `notification_outbox.template`.
@@ -70,4 +79,10 @@ public enum NotificationTemplate: String, Sendable, CaseIterable {
     /// R21: a time-bound grant has ended, to its holder, and to the service desk when the organisation has no super
     /// user left.
     case grantEnded = "grant-ended"
+    /// R22: an access review opened, to the organisation's super users (and the service desk when it has at most one).
+    case reviewOpened = "review-opened"
+    /// R22: an access review closed with items undecided, to the super users and the service desk.
+    case reviewClosed = "review-closed"
+    /// R22: a role revoked in an access review (decided, or undecided at the due date), to its holder.
+    case reviewRevoked = "review-revoked"
 }

@@ -59,7 +59,7 @@ struct ContractTests {
         let handler = APIHandler(
             requests: AccessRequestStore(database: database), accounts: AccountStore(database: database),
             sessions: SessionStore(database: database), tickets: TicketStore(database: database),
-            queries: Queries(database: database), reports: Reports(database: database))
+            queries: Queries(database: database), reports: Reports(database: database), reviews: AccessReviewStore(database: database))
         let transport = RecordingTransport()
         try handler.registerHandlers(on: transport)
         let documented = try Self.documentedOperations()

@@ -77,6 +77,18 @@ extension PeriodicWorker {
         }
     }
 
+    /// Opens the access reviews that are due and closes the due ones (R22).
+    static func reviews(
+        _ reviews: AccessReviewStore, interval: Duration, gate: StartupGate, metrics: HTTPMetrics, logger: Logger
+    ) -> PeriodicWorker {
+        PeriodicWorker(name: "reviews", interval: interval, gate: gate, metrics: metrics, logger: logger) {
+            let (opened, closed) = try await reviews.runReviewJobs()
+            if opened > 0 || closed > 0 {
+                logger.info("access reviews", metadata: ["opened": "\(opened)", "closed": "\(closed)"])
+            }
+        }
+    }
+
     /// Expires pending requests past their expiry (R18).
     static func expiry(
         _ requests: AccessRequestStore, interval: Duration, gate: StartupGate, metrics: HTTPMetrics, logger: Logger

@@ -82,9 +82,14 @@ public struct Database: Sendable {
     /// have been COMMIT is an error of the statement, reported like any other, and no lock outlives the statement.
     /// Returns the first row.
     package func command(_ query: PostgresQuery) async throws -> PostgresRow? {
+        try await commandRows(query).first
+    }
+
+    /// Like `command`, every row (a command deciding several things at once).
+    package func commandRows(_ query: PostgresQuery) async throws -> [PostgresRow] {
         var checked = query
         checked.sql = "SELECT * FROM (\(query.sql)) AS command WHERE spor_check_deferred_rules()"
-        return try await rows(checked).first
+        return try await rows(checked)
     }
 
     /// Like `call`, every row (a read function's page).
