@@ -51,11 +51,13 @@ public struct DecisionFacts: Sendable {
     /// R10: a ticket meeting R10 is linked to this request.
     public var hasValidTicket: Bool
     public var now: Date
+    /// R21: the clock on which a grant's end is judged (the jobs' clock, `now` in production); nil: `now`.
+    public var clock: Date?
 
     /// Creates the facts of one decision.
     public init(
         request: RequestSnapshot, actor: Actor, channel: DecisionChannel, actorIsActiveSuperUser: Bool,
-        organisationActiveSuperUsers: Int, hasValidTicket: Bool, now: Date
+        organisationActiveSuperUsers: Int, hasValidTicket: Bool, now: Date, clock: Date? = nil
     ) {
         self.request = request
         self.actor = actor
@@ -64,6 +66,7 @@ public struct DecisionFacts: Sendable {
         self.organisationActiveSuperUsers = organisationActiveSuperUsers
         self.hasValidTicket = hasValidTicket
         self.now = now
+        self.clock = clock
     }
 }
 
@@ -119,7 +122,7 @@ extension ApprovalPolicy {
         }
         switch action {
         case .approve:
-            if case .failure(let refusal) = grantEnd(requested: request.accessUntil, chosen: grantUntil, now: facts.now) {
+            if case .failure(let refusal) = grantEnd(requested: request.accessUntil, chosen: grantUntil, now: facts.clock ?? facts.now) {
                 return .failure(refusal)
             }
             return .success(.approved(grant: request.role, firstSuperUser: isFirst))

@@ -22,13 +22,15 @@ public struct SubmissionFacts: Sendable {
     public var requestLifetime: TimeInterval
     /// R21: the end of access the requester asks for (nil: no end).
     public var accessUntil: Date?
+    /// R21: the clock on which an end is judged (the jobs' clock, `now` in production); nil: `now`.
+    public var clock: Date?
 
     /// Creates the facts of one submission.
     public init(
         requester: AccountID, accountActive: Bool, securityQuestionsSet: Bool, role: Role,
         organisation: OrganisationID?, organisationExists: Bool, organisationActiveSuperUsers: Int,
         hasPendingRequestForSameRole: Bool, holdsRole: Bool, now: Date, activationDelay: TimeInterval,
-        requestLifetime: TimeInterval, accessUntil: Date? = nil
+        requestLifetime: TimeInterval, accessUntil: Date? = nil, clock: Date? = nil
     ) {
         self.requester = requester
         self.accountActive = accountActive
@@ -43,6 +45,7 @@ public struct SubmissionFacts: Sendable {
         self.activationDelay = activationDelay
         self.requestLifetime = requestLifetime
         self.accessUntil = accessUntil
+        self.clock = clock
     }
 }
 
@@ -66,7 +69,7 @@ extension ApprovalPolicy {
     /// Decides how a new access request starts, or refuses it (R2–R9, R18, R21).
     public static func submit(_ facts: SubmissionFacts) -> Result<SubmissionDecision, Refusal> {
         // R21 first, as the database checks it (r21_request_end fires before r8_route_new_request).
-        if case .failure(let refusal) = requestedEnd(facts.accessUntil, role: facts.role, now: facts.now) {
+        if case .failure(let refusal) = requestedEnd(facts.accessUntil, role: facts.role, now: facts.clock ?? facts.now) {
             return .failure(refusal)
         }
         guard facts.accountActive else {

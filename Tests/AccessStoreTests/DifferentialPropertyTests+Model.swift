@@ -16,11 +16,13 @@ extension DifferentialPropertyTests {
     enum Step: Sendable, Equatable, CustomStringConvertible {
         /// A new verified user (with security answers) joins the user list.
         case register
-        /// `users[actor]` files a request for `role` in `orgs[org]` (nil: no organisation).
-        case request(actor: Int, role: Role, org: Int?)
+        /// `users[actor]` files a request for `role` in `orgs[org]` (nil: no organisation), asking for access for `days`
+        /// on the jobs' clock (nil: no end; R21).
+        case request(actor: Int, role: Role, org: Int?, days: Int?)
         /// `.serviceDesk`: `agents[actor]`; `.organisation`: `users[actor]`. `ticket`: an agent first opens the R10
-        /// ticket for a pending first-super-user request (as its requester) when none is open.
-        case approve(actor: Int, request: Int, channel: DecisionChannel, ticket: Bool)
+        /// ticket for a pending first-super-user request (as its requester) when none is open. `days`: the grant ends
+        /// that many days after now on the jobs' clock (nil: as the request asked; R21).
+        case approve(actor: Int, request: Int, channel: DecisionChannel, ticket: Bool, days: Int?)
         case reject(actor: Int, request: Int, channel: DecisionChannel, reason: String)
         /// `(users + agents)[actor]` cancels `requests[request]`.
         case cancel(actor: Int, request: Int)
@@ -29,6 +31,11 @@ extension DifferentialPropertyTests {
         case revoke(actor: Int, assignment: Int, channel: RevocationChannel)
         /// `users[actor]` drops the `assignment`-th of their own assignments (channel `.own`).
         case dropOwn(actor: Int, assignment: Int)
+        /// The jobs' clock moves `days` ahead (R21: grants past their end are no longer active); with `runJobs`, the
+        /// grants job and the reviews job then run (grants end, reviews open and close: R21, R22).
+        case advanceClock(days: Int, runJobs: Bool)
+        /// `.serviceDesk`: `agents[actor]`; `.organisation`: `users[actor]` decides the `item`-th review item (R22).
+        case decideReview(actor: Int, item: Int, channel: DecisionChannel, decision: ReviewDecision)
 
         var kind: String {
             switch self {
@@ -39,22 +46,27 @@ extension DifferentialPropertyTests {
             case .cancel: "cancel"
             case .revoke: "revoke"
             case .dropOwn: "drop-own"
+            case .advanceClock: "advance-clock"
+            case .decideReview: "decide-review"
             }
         }
 
         var description: String {
             switch self {
             case .register: ".register"
-            case .request(let actor, let role, let org):
-                ".request(actor: \(actor), role: .\(role), org: \(org.map(String.init) ?? "nil"))"
-            case .approve(let actor, let request, let channel, let ticket):
-                ".approve(actor: \(actor), request: \(request), channel: .\(channel), ticket: \(ticket))"
+            case .request(let actor, let role, let org, let days):
+                ".request(actor: \(actor), role: .\(role), org: \(org.map(String.init) ?? "nil"), days: \(days.map(String.init) ?? "nil"))"
+            case .approve(let actor, let request, let channel, let ticket, let days):
+                ".approve(actor: \(actor), request: \(request), channel: .\(channel), ticket: \(ticket), days: \(days.map(String.init) ?? "nil"))"
             case .reject(let actor, let request, let channel, let reason):
                 ".reject(actor: \(actor), request: \(request), channel: .\(channel), reason: \"\(reason)\")"
             case .cancel(let actor, let request): ".cancel(actor: \(actor), request: \(request))"
             case .revoke(let actor, let assignment, let channel):
                 ".revoke(actor: \(actor), assignment: \(assignment), channel: .\(channel))"
             case .dropOwn(let actor, let assignment): ".dropOwn(actor: \(actor), assignment: \(assignment))"
+            case .advanceClock(let days, let runJobs): ".advanceClock(days: \(days), runJobs: \(runJobs))"
+            case .decideReview(let actor, let item, let channel, let decision):
+                ".decideReview(actor: \(actor), item: \(item), channel: .\(channel), decision: .\(decision))"
             }
         }
     }
@@ -68,8 +80,19 @@ extension DifferentialPropertyTests {
 
     struct TrackedAssignment: Sendable {
         let assignment: RoleAssignment
+        /// Revoked, or past its end on the jobs' clock (R21): no longer active.
         var revoked: Bool
         var holder: AccountID { assignment.account }
+    }
+
+    /// An item of an access review as the reviews job opened it (R22).
+    struct TrackedReviewItem: Sendable {
+        let id: Int64
+        let review: Int64
+        let holder: AccountID
+        let assignment: Int64
+        let organisation: OrganisationID
+        var decided: Bool
     }
 
     /// The test's model of one database: its actors, organisations, the requests filed and the roles granted, as the
@@ -80,6 +103,10 @@ extension DifferentialPropertyTests {
         var orgs: [OrganisationID] = []
         var requests: [TrackedRequest] = []
         var assignments: [TrackedAssignment] = []
+        /// The items of the reviews opened so far (R22), in id order.
+        var reviewItems: [TrackedReviewItem] = []
+        /// How far the jobs' clock runs ahead of now (settings.job_clock_offset), in days.
+        var clockOffsetDays = 0
         var labels: [String: String] = [:]
         /// Stable keys of the users, requests and assignments (parallel to the lists): the position of the step that
         /// created each (initial users: -1, -2, ...). Shrinking uses them to re-point indices after deleting steps.
@@ -91,6 +118,12 @@ extension DifferentialPropertyTests {
         static let initialUsers = 5
         static let initialAgents = 2
         static let initialOrganisations = 3
+
+        /// The jobs' clock as the database computes it (spor_job_now()).
+        var clock: Date { Date().addingTimeInterval(Double(clockOffsetDays) * 86_400) }
+
+        /// `days` after now on the jobs' clock.
+        func clock(plus days: Int) -> Date { clock.addingTimeInterval(Double(days) * 86_400) }
 
         // MARK: Labels for traces
 
@@ -129,9 +162,9 @@ extension DifferentialPropertyTests {
             switch step {
             case .register:
                 break
-            case .request(let actor, _, _):
+            case .request(let actor, _, _, _):
                 refs.actorUser = user(actor)
-            case .approve(let actor, let request, let channel, _), .reject(let actor, let request, let channel, _):
+            case .approve(let actor, let request, let channel, _, _), .reject(let actor, let request, let channel, _):
                 if channel == .serviceDesk { refs.actorAgent = actor % agents.count } else { refs.actorUser = user(actor) }
                 if !requests.isEmpty { refs.request = requestKeys[request % requests.count] }
             case .cancel(let actor, let request):
@@ -150,6 +183,10 @@ extension DifferentialPropertyTests {
                 refs.actorUser = user(actor)
                 let candidates = assignments.indices.filter { assignments[$0].holder == account }
                 if !candidates.isEmpty { refs.assignment = assignmentKeys[candidates[assignment % candidates.count]] }
+            case .advanceClock:
+                break
+            case .decideReview(let actor, _, let channel, _):
+                if channel == .serviceDesk { refs.actorAgent = actor % agents.count } else { refs.actorUser = user(actor) }
             }
             return refs
         }

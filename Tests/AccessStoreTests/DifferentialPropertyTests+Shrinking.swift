@@ -49,10 +49,10 @@ extension DifferentialPropertyTests {
             case .register:
                 rewritten = step
                 users.append(position)
-            case .request(let actor, let role, let org):
-                rewritten = .request(actor: actorUser ?? actor, role: role, org: org)
-            case .approve(let actor, let index, let channel, let ticket):
-                rewritten = .approve(actor: actorUser ?? actor, request: request ?? index, channel: channel, ticket: ticket)
+            case .request(let actor, let role, let org, let days):
+                rewritten = .request(actor: actorUser ?? actor, role: role, org: org, days: days)
+            case .approve(let actor, let index, let channel, let ticket, let days):
+                rewritten = .approve(actor: actorUser ?? actor, request: request ?? index, channel: channel, ticket: ticket, days: days)
             case .reject(let actor, let index, let channel, let reason):
                 rewritten = .reject(actor: actorUser ?? actor, request: request ?? index, channel: channel, reason: reason)
             case .cancel(let actor, let index):
@@ -72,6 +72,10 @@ extension DifferentialPropertyTests {
                     target = assignments.filter { $0.holder == users[actorUser] }.firstIndex { $0.key == key } ?? index
                 }
                 rewritten = .dropOwn(actor: actorUser ?? actor, assignment: target)
+            case .advanceClock:
+                rewritten = step
+            case .decideReview(let actor, let item, let channel, let decision):
+                rewritten = .decideReview(actor: actorUser ?? actor, item: item, channel: channel, decision: decision)
             }
             result.append(rewritten)
             if ref.createdRequest { requests.append(position) }

@@ -11,6 +11,9 @@ extension DifferentialPropertyTests {
 
         /// The next step, for the model as it is now.
         mutating func next(for model: Model) -> Step {
+            // Time passes now and then (R21, R22), and open review items get decided.
+            if rng.chance(5) { return .advanceClock(days: 1 + rng.int(12), runJobs: rng.chance(75)) }
+            if model.reviewItems.contains(where: { !$0.decided }), rng.chance(25) { return reviewStep(model) }
             let roll = rng.int(100)
             switch roll {
             case 0..<4 where model.users.count < 16: return .register
@@ -33,7 +36,19 @@ extension DifferentialPropertyTests {
             } else {
                 org = rng.chance(6) ? nil : rng.int(model.orgs.count)
             }
-            return .request(actor: actor, role: role, org: org)
+            let days: Int? = role != .unaffiliatedUser && rng.chance(25) ? 3 + rng.int(40) : nil
+            return .request(actor: actor, role: role, org: org, days: days)
+        }
+
+        private mutating func reviewStep(_ model: Model) -> Step {
+            let open = model.reviewItems.indices.filter { !model.reviewItems[$0].decided }
+            let index = !open.isEmpty && rng.chance(85) ? rng.pick(open) : rng.int(model.reviewItems.count)
+            let decision: ReviewDecision = rng.chance(60) ? .certified : .revoked
+            if rng.chance(25) { return .decideReview(actor: rng.int(model.agents.count), item: index, channel: .serviceDesk, decision: decision) }
+            let item = model.reviewItems[index]
+            let others = model.activeSuperUsers(of: item.organisation).filter { model.users[$0] != item.holder }
+            let actor = !others.isEmpty && rng.chance(80) ? rng.pick(others) : rng.int(model.users.count)
+            return .decideReview(actor: actor, item: index, channel: .organisation, decision: decision)
         }
 
         private mutating func decisionStep(_ model: Model, approve: Bool) -> Step {
@@ -51,7 +66,10 @@ extension DifferentialPropertyTests {
                 actor = !superUsers.isEmpty && rng.chance(85) ? rng.pick(superUsers) : rng.int(model.users.count)
             }
             let channel: DecisionChannel = desk ? .serviceDesk : .organisation
-            if approve { return .approve(actor: actor, request: index, channel: channel, ticket: rng.chance(80)) }
+            if approve {
+                let days: Int? = rng.chance(25) ? 1 + rng.int(45) : nil
+                return .approve(actor: actor, request: index, channel: channel, ticket: rng.chance(80), days: days)
+            }
             let reason =
                 rng.chance(85)
                 ? rng.pick(["Not employed by this organisation", "Please ask for the industry user role instead"])

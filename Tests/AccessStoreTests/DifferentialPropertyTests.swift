@@ -5,8 +5,9 @@ import Foundation
 import PostgresNIO
 import Testing
 
-// Differential property test of R4–R18: random, seeded sequences of register / request / approve / reject / cancel /
-// revoke / drop-own-role by random actors. Every command runs twice: first through the stores of
+// Differential property test of R4–R22: random, seeded sequences of register / request / approve / reject / cancel /
+// revoke / drop-own-role / decide-review-item by random actors, with time passing on the jobs' clock now and then
+// (time-bound grants end, access reviews open, close and revoke what nobody certified: R21, R22). Every command runs twice: first through the stores of
 // `Fixture.databaseOnly(dryRun: true)` (Swift policy off, the transaction rolls back after the deferred constraints
 // fired: the database's verdict), then through the normal stores (Swift policy on, commits: the Swift verdict).
 // Both verdicts must be equal (both success, or the same refusal code). The Swift verdict must also come from the
@@ -43,7 +44,7 @@ struct DifferentialPropertyTests {
         .seconds(ProcessInfo.processInfo.environment["SPOR_PROPERTY_SHRINK_SECONDS"].flatMap { Int($0) } ?? 90)
     }
 
-    @Test("R4–R18: random command sequences get the same verdict from Swift and from the database; invariants hold")
+    @Test("R4–R22: random command sequences get the same verdict from Swift and from the database; invariants hold")
     func swiftAndDatabaseAgree() async throws {
         let configuration = try Configuration.fromEnvironment()
         let clock = ContinuousClock()
@@ -92,6 +93,8 @@ struct DifferentialPropertyTests {
             #expect(
                 total.successes["revoke", default: 0] + total.successes["drop-own", default: 0] >= 10,
                 "too few revocations: \(total.summary)")
+            #expect(total.successes["decide-review", default: 0] >= 3, "too few review decisions: \(total.summary)")
+            #expect(total.grantsEnded >= 3 && total.reviewsClosed >= 3, "too little time passed: \(total.summary)")
         }
     }
 

@@ -85,6 +85,27 @@ extension SQLRuleTests {
             }
         }
 
+        @Test("R21: an end is judged on the jobs' clock: with it moved on, an end it has passed is in the past (no grant born ended)")
+        func endOnTheJobsClock() async throws {
+            try await Fixture.with { f in
+                let org = try await f.organisation()
+                let superUser = try await f.superUser(of: org)
+                let (_, request) = try await f.industryRequest(of: org)
+                try await Self.setClock(f, ahead: "10 days")
+                let token = superUser.bearerToken
+                #expect(
+                    await attempt(f, as: superUser) { conn in
+                        _ = try await conn.texts(
+                            "SELECT id::text FROM spor_decide_request(\(token), \(request), true, NULL, true, now() + interval '5 days')")
+                    } == Answer("grant-end-in-past", "R21"))
+                #expect(
+                    await attempt(f, as: superUser) { conn in
+                        _ = try await conn.texts(
+                            "SELECT id::text FROM spor_decide_request(\(token), \(request), true, NULL, true, now() + interval '11 days')")
+                    } == nil)
+            }
+        }
+
         @Test("R21: past its end a super user is no longer one, before any job has run (R8, R9, R13, R14)")
         func pastTheEndIsNotActive() async throws {
             try await Fixture.with { f in

@@ -5,7 +5,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-// The SQL half of R4–R18: every violation below is written straight in SQL as the application role (spor_app, with
+// The SQL half of R4–R22: every violation below is written straight in SQL as the application role (spor_app, with
 // app.account_id set by `Fixture.asApplication`), never through the stores or the Swift policy, and the database
 // must refuse it with the rule's code. Stores are used only to arrange state; the owner only to inspect it (and, for
 // R15/R18, to show that even the owner cannot break append-only tables).
@@ -15,7 +15,8 @@ import Testing
 // corrected, commits — so the refusal is due to the rule under test and not to a broken recipe.
 //
 // One suite per rule family, each in its own file: SQLRuleTests+Accounts (R2, R3), +Requests (R4–R7, R9), +Routing
-// (R8, R11, R12), +Tickets (R10), +Revocation (R14), +Audit (R15), +Outbox (R16), +OMS (R17), +Lifecycle (R18).
+// (R8, R11, R12), +Tickets (R10), +Revocation (R14, R20), +Audit (R15), +Outbox (R16), +OMS (R17), +Lifecycle (R18),
+// +Grants (R21), +Reviews (R22).
 // This file holds what they share.
 
 @Suite("SQL half of the rules (as the application role, no Swift policy)")

@@ -43,14 +43,14 @@ public struct AccessRequestStore: Sendable {
                 let row = try await database.call(
                     "SELECT * FROM spor_submission_facts(\(caller.bearerToken), \(role.rawValue), \(organisation?.rawValue))")
             else { throw Refusal(.notFound, .r13, "The signed-in account no longer exists.") }
-            let (actor, active, questionsSet, organisationExists, superUsers, pending, holds, now, delay, lifetime) = try row.decode(
-                (UUID, Bool, Bool, Bool, Int32, Bool, Bool, Date, Double, Double).self)
+            let (actor, active, questionsSet, organisationExists, superUsers, pending, holds, now, delay, lifetime, clock) = try row.decode(
+                (UUID, Bool, Bool, Bool, Int32, Bool, Bool, Date, Double, Double, Date).self)
             _ = try ApprovalPolicy.submit(
                 SubmissionFacts(
                     requester: AccountID(actor), accountActive: active, securityQuestionsSet: questionsSet, role: role,
                     organisation: organisation, organisationExists: organisationExists,
                     organisationActiveSuperUsers: Int(superUsers), hasPendingRequestForSameRole: pending, holdsRole: holds,
-                    now: now, activationDelay: delay, requestLifetime: lifetime, accessUntil: accessUntil)
+                    now: now, activationDelay: delay, requestLifetime: lifetime, accessUntil: accessUntil, clock: clock)
             ).get()
         }
         let outcome = try await command(
@@ -97,7 +97,7 @@ public struct AccessRequestStore: Sendable {
         var decision = DecisionFacts(
             request: facts.request.snapshot, actor: Actor(id: facts.actor, staffRoles: facts.staffRoles), channel: channel,
             actorIsActiveSuperUser: facts.actorIsSuperUser, organisationActiveSuperUsers: facts.superUsers,
-            hasValidTicket: facts.hasOpenTicket, now: facts.now)
+            hasValidTicket: facts.hasOpenTicket, now: facts.now, clock: facts.clock)
         let reroute = ApprovalPolicy.rerouteNeeded(decision)
         if reroute {
             decision.request.approverKind = ApprovalPolicy.currentApproverKind(
@@ -205,6 +205,8 @@ public struct AccessRequestStore: Sendable {
         let actorIsSuperUser: Bool
         let hasOpenTicket: Bool
         let now: Date
+        /// The jobs' clock, on which R21 judges a grant's end.
+        let clock: Date
     }
 
     /// The request as the caller may see it, with what the policies decide on (one statement).
@@ -220,7 +222,7 @@ public struct AccessRequestStore: Sendable {
         let c = try row.decode(
             (
                 Int64, String?, UUID, String, String?, String, String, Date, Date?, UUID?, Date?, String?, UUID, [String], Int32, Bool, Bool,
-                Date, Date?
+                Date, Date?, Date
             ).self)
         let request = try AccessRequest(row: (c.0, c.1, c.2, c.3, c.4, c.5, c.6, c.7, c.8, c.9, c.10, c.11, c.18))
         if let expectedOrganisation, request.organisation != expectedOrganisation {
@@ -228,7 +230,7 @@ public struct AccessRequestStore: Sendable {
         }
         return RequestFacts(
             request: request, actor: AccountID(c.12), staffRoles: Set(c.13.compactMap(StaffRole.init(rawValue:))),
-            superUsers: Int(c.14), actorIsSuperUser: c.15, hasOpenTicket: c.16, now: c.17)
+            superUsers: Int(c.14), actorIsSuperUser: c.15, hasOpenTicket: c.16, now: c.17, clock: c.19)
     }
 
     /// Runs a command function returning `spor_request_outcome`: the request and the grant it made, if any.
