@@ -30,6 +30,9 @@ struct HealthTests {
         }
     }
 
+    /// Every periodic job of the worker role (R16 outbox, R18 expiry, reminders, R21 grants, R22 reviews).
+    static let jobs = ["outbox", "expiry", "reminders", "grants", "reviews"]
+
     @Test("/metrics shows each background job's last run, next run, duration and failures")
     func jobFigures() async throws {
         try await TestDatabase.with { db in
@@ -38,15 +41,10 @@ struct HealthTests {
                 var text = ""
                 for _ in 0..<100 {
                     text = try await api.send(.get, "/metrics").text
-                    if text.contains(#"spor_job_last_success_timestamp_seconds{job="expiry"}"#)
-                        && text.contains(#"spor_job_last_success_timestamp_seconds{job="outbox"}"#)
-                        && text.contains(#"spor_job_last_success_timestamp_seconds{job="reminders"}"#)
-                    {
-                        break
-                    }
+                    if Self.jobs.allSatisfy({ text.contains("spor_job_last_success_timestamp_seconds{job=\"\($0)\"}") }) { break }
                     try await Task.sleep(for: .milliseconds(100))
                 }
-                for job in ["outbox", "expiry", "reminders"] {
+                for job in Self.jobs {
                     for figure in [
                         "last_run_timestamp_seconds", "last_success_timestamp_seconds", "next_run_timestamp_seconds", "last_duration_seconds",
                     ] {
