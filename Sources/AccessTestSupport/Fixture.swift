@@ -166,6 +166,12 @@ public struct Fixture: Sendable {
         return account
     }
 
+    /// Moves the jobs' clock (`spor_job_now()`, also the clock of grant ends: R21) `offset` ahead of now — an
+    /// interval such as `8 days` or `13 months` — as the owner: days pass without waiting and no row is back-dated.
+    public func setJobClock(ahead offset: String) async throws {
+        _ = try await ownerQuery("UPDATE settings SET job_clock_offset = \(offset)::interval RETURNING 'ok'")
+    }
+
     /// Rows of a one-column text query run as the owner (to inspect state in assertions, never to prove a rule).
     public func ownerQuery(_ query: PostgresQuery) async throws -> [String] {
         var values: [String] = []

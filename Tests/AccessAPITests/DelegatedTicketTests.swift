@@ -115,7 +115,7 @@ struct ReminderAPITests {
                 let api = API(client: client)
                 let filed = try await api.request("spor-industry-user", org.rawValue, token: applicant.bearerToken)
                 #expect(filed.status == .created)
-                _ = try await f.ownerQuery("UPDATE settings SET job_clock_offset = interval '8 days' RETURNING 'ok'")
+                try await f.setJobClock(ahead: "8 days")
                 #expect(try await f.expiry.sendReminders() == 1)
                 let page = try await api.call(.get, "/v1/admin/notifications?recipient=\(superUser.id.rawValue)", token: admin.bearerToken)
                 #expect(page.status == .ok)

@@ -10,9 +10,6 @@ import Testing
 struct GrantAPITests {
     static func iso(_ date: Date) -> String { date.formatted(.iso8601) }
     static func days(_ n: Double) -> String { iso(Date().addingTimeInterval(n * 86_400)) }
-    static func setClock(_ f: Fixture, ahead offset: String) async throws {
-        _ = try await f.ownerQuery("UPDATE settings SET job_clock_offset = \(offset)::interval RETURNING 'ok'")
-    }
 
     @Test("Asked until a date, shortened by the super user, shown in /v1/me; lengthening or the past is a 422 that changes nothing")
     func askShortenShow() async throws {
@@ -74,7 +71,7 @@ struct GrantAPITests {
                     .post, "/v1/organisations/\(org.rawValue)/access-requests/\(id)/approve", token: superUser.bearerToken, [:])
                 #expect(approved.status == .ok)
 
-                try await Self.setClock(f, ahead: "7 days")
+                try await f.setJobClock(ahead: "7 days")
                 #expect(try await f.expiry.runGrantJobs() == (0, 1))
                 for account in [applicant, superUser] {
                     let outbox = try await api.call(.get, "/v1/admin/notifications?recipient=\(account.id.rawValue)", token: admin.bearerToken)
@@ -98,7 +95,7 @@ struct GrantAPITests {
                         """) == ["renewed by access request \(renewalID)", "active"])
 
                 // The renewed grant ends too: on the day, the member is gone from the organisation.
-                try await Self.setClock(f, ahead: "61 days")
+                try await f.setJobClock(ahead: "61 days")
                 let (ended, _) = try await f.expiry.runGrantJobs()
                 #expect(ended == 1)
                 let members = try await api.call(.get, "/v1/organisations/\(org.rawValue)/members", token: superUser.bearerToken)
@@ -125,7 +122,7 @@ struct GrantAPITests {
                 let list = "/v1/organisations/\(org.rawValue)/access-requests"
                 #expect(try await api.call(.get, list, token: candidate.bearerToken).status == .ok)
 
-                try await Self.setClock(f, ahead: "6 days")
+                try await f.setJobClock(ahead: "6 days")
                 #expect(try await api.call(.get, list, token: candidate.bearerToken).status == .notFound, "R13: no longer a super user")
                 let industry = try await api.request("spor-industry-user", org.rawValue, token: try await f.user("member").bearerToken)
                 #expect(industry.status == .conflict && industry.code == "no-super-user")

@@ -24,7 +24,7 @@ struct ReviewAPITests {
             }
             let members = joined
             let outsider = try await f.superUser(of: try await f.organisation())
-            _ = try await f.ownerQuery("UPDATE settings SET job_clock_offset = interval '13 months' RETURNING 'ok'")
+            try await f.setJobClock(ahead: "13 months")
             #expect(try await AccessReviewStore(database: f.worker).runReviewJobs().opened == 2)
 
             try await TestApplication.build(f.db).test(.router) { client in

@@ -30,11 +30,11 @@ extension ConcurrencyTests {
                     return total
                 }
             }
-            _ = try await f.ownerQuery("UPDATE settings SET job_clock_offset = interval '8 days' RETURNING 'ok'")
+            try await f.setJobClock(ahead: "8 days")
             var notices = 0
             for _ in 0..<3 { notices += try await run(4).notices }
             #expect(notices == 12, "the 3-day notice of each grant, once")
-            _ = try await f.ownerQuery("UPDATE settings SET job_clock_offset = interval '11 days' RETURNING 'ok'")
+            try await f.setJobClock(ahead: "11 days")
             var ended = 0
             for _ in 0..<3 { ended += try await run(4).ended }
             #expect(ended == 12)
@@ -55,7 +55,7 @@ extension ConcurrencyTests {
             let first = try await f.superUser(of: org)
             let second = try await f.superUser(of: org)
             let third = try await f.superUser(of: org)
-            _ = try await f.ownerQuery("UPDATE settings SET job_clock_offset = interval '13 months' RETURNING 'ok'")
+            try await f.setJobClock(ahead: "13 months")
             let reviews = AccessReviewStore(database: f.database)
             #expect(try await AccessReviewStore(database: f.worker).runReviewJobs().opened == 1)
             let review = try #require(Int64(try await f.ownerQuery("SELECT id::text FROM access_reviews").first ?? ""))

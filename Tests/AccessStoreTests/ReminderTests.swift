@@ -10,9 +10,6 @@ import Testing
 
 @Suite("Reminders: pending requests remind their super users, overdue tickets the service desk, once each")
 struct ReminderTests {
-    static func setClock(_ f: Fixture, ahead offset: String) async throws {
-        _ = try await f.ownerQuery("UPDATE settings SET job_clock_offset = \(offset)::interval RETURNING 'ok'")
-    }
 
     @Test("Nothing before it is due; then one reminder per request and per ticket; never twice")
     func remindersOnce() async throws {
@@ -26,9 +23,9 @@ struct ReminderTests {
             let ticket = try await f.ownerValue("SELECT id::text FROM service_desk_tickets WHERE access_request_id = \(firstRequest)")
 
             #expect(try await f.expiry.sendReminders() == 0, "nothing is due yet")
-            try await Self.setClock(f, ahead: "6 days")
+            try await f.setJobClock(ahead: "6 days")
             #expect(try await f.expiry.sendReminders() == 1, "the ticket is overdue after 24 h; the request not before 7 days")
-            try await Self.setClock(f, ahead: "8 days")
+            try await f.setJobClock(ahead: "8 days")
             #expect(try await f.expiry.sendReminders() == 1, "now the request")
             #expect(try await f.expiry.sendReminders() == 0, "once each")
 
@@ -56,7 +53,7 @@ struct ReminderTests {
             let org = try await f.organisation()
             _ = try await f.superUser(of: org)
             for _ in 0..<5 { _ = try await f.industryRequest(of: org) }
-            try await Self.setClock(f, ahead: "8 days")
+            try await f.setJobClock(ahead: "8 days")
             let sent = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<6 { group.addTask { try await f.expiry.sendReminders() } }
                 var total = 0

@@ -10,9 +10,6 @@ extension SQLRuleTests {
     /// (settings.job_clock_offset, the owner's) stands in for the days passing.
     @Suite("R21: time-bound grants (in SQL)")
     struct Grants {
-        static func setClock(_ f: Fixture, ahead offset: String) async throws {
-            _ = try await f.ownerQuery("UPDATE settings SET job_clock_offset = \(offset)::interval RETURNING 'ok'")
-        }
 
         @Test("R21: a requested end is in the future, for an organisation role, and never changes")
         func requestedEnd() async throws {
@@ -91,7 +88,7 @@ extension SQLRuleTests {
                 let org = try await f.organisation()
                 let superUser = try await f.superUser(of: org)
                 let (_, request) = try await f.industryRequest(of: org)
-                try await Self.setClock(f, ahead: "10 days")
+                try await f.setJobClock(ahead: "10 days")
                 let token = superUser.bearerToken
                 #expect(
                     await attempt(f, as: superUser) { conn in
@@ -119,7 +116,7 @@ extension SQLRuleTests {
                 let (_, pending) = try await f.industryRequest(of: org)
                 #expect(try await f.ownerValue("SELECT spor_active_super_user_count(\(org.rawValue))::text") == "1")
 
-                try await Self.setClock(f, ahead: "6 days")
+                try await f.setJobClock(ahead: "6 days")
                 #expect(try await f.ownerValue("SELECT spor_active_super_user_count(\(org.rawValue))::text") == "0")
                 let applicant = try await f.user("late")
                 // R9: no industry request for an organisation whose only super user's role has ended.
@@ -148,7 +145,7 @@ extension SQLRuleTests {
                             WHERE access_request_id = \(first) RETURNING id::text
                             """)
                     } == Answer("not-found", "R14"))
-                try await Self.setClock(f, ahead: "0 days")
+                try await f.setJobClock(ahead: "0 days")
                 #expect(
                     await attempt(f, as: holder) { conn in
                         _ = try await conn.texts(
@@ -168,7 +165,7 @@ extension SQLRuleTests {
                     grantUntil: Date().addingTimeInterval(20 * 86_400))
                 #expect(try await f.expiry.runGrantJobs() == (0, 0))
 
-                try await Self.setClock(f, ahead: "7 days")
+                try await f.setJobClock(ahead: "7 days")
                 #expect(try await f.expiry.runGrantJobs() == (0, 1), "the 14-day notice")
                 #expect(try await f.expiry.runGrantJobs() == (0, 0), "once")
                 #expect(
@@ -178,9 +175,9 @@ extension SQLRuleTests {
                         FROM notification_outbox WHERE template = 'grant-ending' ORDER BY 1
                         """) == ["desk", "holder"], "the last super user's end is told to the desk too")
 
-                try await Self.setClock(f, ahead: "18 days")
+                try await f.setJobClock(ahead: "18 days")
                 #expect(try await f.expiry.runGrantJobs() == (0, 1), "the 3-day notice")
-                try await Self.setClock(f, ahead: "21 days")
+                try await f.setJobClock(ahead: "21 days")
                 #expect(try await f.expiry.runGrantJobs() == (1, 0), "ended")
                 #expect(try await f.expiry.runGrantJobs() == (0, 0), "once")
                 #expect(

@@ -10,9 +10,6 @@ extension SQLRuleTests {
     /// columns), the jobs run as the worker; the jobs' clock (settings.job_clock_offset) stands in for the months.
     @Suite("R22: access reviews (in SQL)")
     struct Reviews {
-        static func setClock(_ f: Fixture, ahead offset: String) async throws {
-            _ = try await f.ownerQuery("UPDATE settings SET job_clock_offset = \(offset)::interval RETURNING 'ok'")
-        }
 
         /// An organisation with two super users and a member, reviewed: (first super user, second, member, review id).
         static func reviewed(_ f: Fixture) async throws -> (OrganisationID, TestAccount, TestAccount, TestAccount, String) {
@@ -21,7 +18,7 @@ extension SQLRuleTests {
             let second = try await f.superUser(of: org)
             let (member, request) = try await f.industryRequest(of: org)
             _ = try await f.requests.decide(actor: first, request: AccessRequestID(request), channel: .organisation, action: .approve)
-            try await setClock(f, ahead: "13 months")
+            try await f.setJobClock(ahead: "13 months")
             let reviews = AccessReviewStore(database: f.worker)
             #expect(try await reviews.runReviewJobs() == (1, 0))
             let review = try await f.ownerValue("SELECT id::text FROM access_reviews WHERE organisation_id = \(org.rawValue)")
@@ -49,7 +46,7 @@ extension SQLRuleTests {
                 _ = try await f.industryRequest(of: org)
                 let reviews = AccessReviewStore(database: f.worker)
                 #expect(try await reviews.runReviewJobs() == (0, 0), "not before 12 months")
-                try await Self.setClock(f, ahead: "13 months")
+                try await f.setJobClock(ahead: "13 months")
                 let opened = try await withThrowingTaskGroup(of: Int.self) { group in
                     for _ in 0..<4 { group.addTask { try await reviews.runReviewJobs().opened } }
                     return try await group.reduce(0, +)
@@ -97,7 +94,7 @@ extension SQLRuleTests {
                 let org = try await f.organisation()
                 let only = try await f.superUser(of: org)
                 let desk = try await f.staff(.serviceDesk)
-                try await Self.setClock(f, ahead: "13 months")
+                try await f.setJobClock(ahead: "13 months")
                 let reviews = AccessReviewStore(database: f.worker)
                 _ = try await reviews.runReviewJobs()
                 let review = try await f.ownerValue("SELECT id::text FROM access_reviews WHERE organisation_id = \(org.rawValue)")
@@ -114,9 +111,9 @@ extension SQLRuleTests {
                             WHERE account_id = \(only.pgUUID) RETURNING id::text
                             """)
                     } == Answer("not-authorised", "R22"), "only a due review revokes undecided items")
-                try await Self.setClock(f, ahead: "13 months 31 days")
+                try await f.setJobClock(ahead: "13 months 31 days")
                 #expect(await Self.decide(f, as: desk, review: review, holder: only, "certified") == Answer("not-pending", "R22"))
-                try await Self.setClock(f, ahead: "13 months")
+                try await f.setJobClock(ahead: "13 months")
                 #expect(await Self.decide(f, as: desk, review: review, holder: only, "certified") == nil)
             }
         }
@@ -133,7 +130,7 @@ extension SQLRuleTests {
                         try await f.ownerValue(
                             "SELECT id::text FROM role_assignments WHERE account_id = \(second.pgUUID) AND organisation_id = \(org.rawValue)"))!,
                     channel: .own)
-                try await Self.setClock(f, ahead: "13 months 31 days")
+                try await f.setJobClock(ahead: "13 months 31 days")
                 let reviews = AccessReviewStore(database: f.worker)
                 #expect(try await reviews.runReviewJobs().closed == 1)
                 #expect(try await reviews.runReviewJobs().closed == 0, "once")
