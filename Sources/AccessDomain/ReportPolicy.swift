@@ -8,6 +8,13 @@ public enum ReportName: String, Sendable, Codable, CaseIterable {
     case approvalActivity = "approval_activity"
     case requestFunnel = "request_funnel"
     case omsChangeRequests = "oms_change_requests"
+    /// Issue 12: the reminders and grant notices the jobs sent.
+    case reminderHistory = "reminder_history"
+    /// R21: every role assignment with its end.
+    case roleGrants = "role_grants"
+    /// R22: each access review's completion, and its items' states.
+    case accessReviewCompletion = "access_review_completion"
+    case accessReviewItems = "access_review_items"
 
     /// Whether the report has an `organisation_id` column to filter on.
     public var isPerOrganisation: Bool { self != .requestFunnel && self != .omsChangeRequests }

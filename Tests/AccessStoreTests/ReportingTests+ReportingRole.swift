@@ -53,7 +53,7 @@ private let baseTables = [
     "organisations", "accounts", "credentials", "verification_tokens", "security_answers", "sessions", "staff_roles",
     "access_requests", "role_assignments", "documents", "service_desk_tickets", "oms_change_requests",
     "oms_change_request_documents", "audit_events", "notification_outbox", "idempotency_keys", "settings", "schema_migrations",
-    "reminders",
+    "reminders", "grant_notices", "access_reviews", "access_review_items",
 ]
 
 /// SQL/reports, from this file: Tests/AccessStoreTests/ → ../../SQL/reports.

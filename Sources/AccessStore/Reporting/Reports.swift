@@ -15,6 +15,10 @@ extension ReportName {
         case .approvalActivity: "day, organisation_id, approver_email, outcome"
         case .requestFunnel: "month, role"
         case .omsChangeRequests: "status"
+        case .reminderHistory: "sent_at, kind, subject_type, subject_id, days_before NULLS FIRST"
+        case .roleGrants: "organisation_id NULLS FIRST, assignment_id"
+        case .accessReviewCompletion: "organisation_id, opened_at, review_id"
+        case .accessReviewItems: "organisation_id, review_id, item_id"
         }
     }
 }
