@@ -154,6 +154,34 @@ extension SQLRuleTests {
             }
         }
 
+        @Test("R17, R21: a role past its end is no effective SPOR role for an OMS change request, in both halves")
+        func pastTheEndIsNoEffectiveRole() async throws {
+            try await Fixture.with { f in
+                let org = try await f.organisation()
+                let superUser = try await f.superUser(of: org)
+                let member = try await f.user("member")
+                let request = try await f.requests.submit(
+                    actor: member, role: .industryUser, organisation: org, justification: nil,
+                    accessUntil: Date().addingTimeInterval(5 * 86_400)
+                ).request
+                _ = try await f.requests.decide(actor: superUser, request: request.id, channel: .organisation, action: .approve)
+                let insert: PostgresQuery =
+                    "INSERT INTO oms_change_requests (requester_id, name, country, city) VALUES (\(member.pgUUID), 'Newco', 'BE', 'Ghent')"
+                @Sendable func file() async -> String {
+                    await Verdicts.of {
+                        _ = try await f.oms.file(
+                            actor: member, name: "Newco", country: "BE", city: "Ghent", address: nil, justification: nil,
+                            documents: [Upload(fileName: "register.pdf", contentType: .pdf, bytes: Fixture.pdf)])
+                    }
+                }
+                // Control: while the role lasts, the member files one.
+                #expect(await file() == "success")
+                try await f.setJobClock(ahead: "6 days")
+                #expect(await attempt(f, as: member) { conn in try await conn.query(insert, logger: log) } == Answer("no-effective-role", "R17"))
+                #expect(await file() == "no-effective-role", "the Swift half reads the same facts")
+            }
+        }
+
         @Test("R21: the grants job ends a lapsed grant once, audited, its holder and the service desk told")
         func jobEndsLapsedGrants() async throws {
             try await Fixture.with { f in
@@ -210,6 +238,20 @@ extension SQLRuleTests {
                     #expect(answer == .sqlState("42501"), "\(sql): \(answer.map(\.description) ?? "allowed")")
                 }
             }
+        }
+    }
+}
+
+/// The refusal code of a store call (for the Swift half's verdict), or "success".
+enum Verdicts {
+    static func of(_ body: () async throws -> Void) async -> String {
+        do {
+            try await body()
+            return "success"
+        } catch let refusal as Refusal {
+            return refusal.code.rawValue
+        } catch {
+            return "\(error)"
         }
     }
 }
