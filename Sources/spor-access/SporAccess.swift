@@ -5,6 +5,6 @@ struct SporAccess: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spor-access",
         abstract: "SPOR Access: access administration for the EMA SPOR industry roles.",
-        subcommands: [Serve.self, Migrate.self, Report.self, Staff.self, Organisations.self]
+        subcommands: [Serve.self, Migrate.self, Report.self, Staff.self, Organisations.self, Settings.self]
     )
 }

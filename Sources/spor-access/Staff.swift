@@ -97,3 +97,60 @@ struct Organisations: AsyncParsableCommand {
         }
     }
 }
+
+struct Settings: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the deployment's settings, or change one (as the owner).",
+        discussion: """
+            Settings: \(DeploymentSetting.allCases.map(\.rawValue).joined(separator: ", ")).
+            Values are PostgreSQL's: intervals like '30 days', arrays like '{14,3}', true or false.
+            Examples: spor-access settings · spor-access settings review_interval_months 6
+            """)
+
+    @Argument(help: "The setting to change (leave out to list them all).")
+    var name: String?
+
+    @Argument(help: "Its new value.")
+    var value: String?
+
+    @OptionGroup var database: DatabaseOptions
+
+    func validate() throws {
+        if let name, DeploymentSetting(rawValue: name) == nil {
+            throw ValidationError(
+                "unknown setting '\(name)'; settings: \(DeploymentSetting.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if name != nil, value == nil { throw ValidationError("give the new value after the setting's name") }
+    }
+
+    func run() async throws {
+        let logger = try database.bootstrapLogging(defaultLevel: "warning")
+        let resolved: ResolvedDatabase
+        let runner: MigrationRunner
+        do {
+            runner = MigrationRunner(migrations: try database.migrationSet(), logger: logger)
+            resolved = try await database.resolveDatabase(logger: logger)
+        } catch {
+            exitWithMessage(error)
+        }
+        do {
+            let output = try await resolved.owner.makeClient(logger: logger, maximumConnections: 1, quiet: true).whileRunning { client in
+                // The settings are the schema's: a fresh database gets its migrations first, as `serve` would apply them.
+                _ = try await runner.migrate(client: client)
+                let settings = DeploymentSettings(ownerClient: client, logger: logger)
+                if let name, let value, let setting = DeploymentSetting(rawValue: name) {
+                    let stored = try await settings.set(setting, to: value)
+                    logger.notice("setting changed", metadata: ["setting": "\(setting.rawValue)", "value": "\(stored)"])
+                    return "\(setting.rawValue) = \(stored)\n"
+                }
+                return try await settings.all().map { "\($0.setting.rawValue) = \($0.value)    -- \($0.setting.meaning)" }
+                    .joined(separator: "\n") + "\n"
+            }
+            FileHandle.standardOutput.write(Data(output.utf8))
+        } catch {
+            await resolved.stopEmbedded(logger: logger)
+            exitWithMessage(error)
+        }
+        await resolved.stopEmbedded(logger: logger)
+    }
+}
