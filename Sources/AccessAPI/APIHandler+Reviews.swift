@@ -16,8 +16,12 @@ extension APIHandler {
         let actor = try RequestActor.required()
         let limit = try Paging.limit(input.query.limit)
         let after = try Paging.after(input.query.cursor)
-        try await requireReview(input.path.reviewId, of: input.path.orgId, actor: actor)
         let found = try await reviews.items(actor: actor, review: input.path.reviewId, after: after, limit: limit + 1)
+        // R13: the review belongs to the organisation of the address used. Each row names it; an empty page asks once.
+        if found.contains(where: { $0.organisation != input.path.orgId }) {
+            throw Refusal(.notFound, .r13, "Access review \(input.path.reviewId) not found.")
+        }
+        if found.isEmpty { try await requireReview(input.path.reviewId, of: input.path.orgId, actor: actor) }
         let page = Array(found.prefix(limit)).map(\.item)
         return .ok(
             .init(
@@ -41,18 +45,13 @@ extension APIHandler {
     func decideAccessReviewItems(_ input: Operations.DecideAccessReviewItems.Input) async throws -> Operations.DecideAccessReviewItems.Output {
         let actor = try RequestActor.required()
         guard case .json(let body) = input.body else { throw Problem.unsupportedMediaType }
-        guard (1...500).contains(body.decisions.count) else {
-            throw Problem.validation("decisions holds 1 to 500 items.", field: "decisions")
-        }
+        // The store refuses an empty, oversized or repeating batch (422, field `decisions`).
         var decisions: [AccessReviewStore.Decision] = []
         for (index, d) in body.decisions.enumerated() {
             decisions.append(
                 .init(
                     item: d.value2.itemId, decision: d.value1.decision,
                     comment: try Self.comment(d.value1.comment, field: "decisions[\(index)].comment")))
-        }
-        guard Set(decisions.map(\.item)).count == decisions.count else {
-            throw Problem.validation("Each item is decided once per call.", field: "decisions")
         }
         let decided = try await reviews.decide(
             actor: actor, review: input.path.reviewId, decisions, expectedOrganisation: input.path.orgId)

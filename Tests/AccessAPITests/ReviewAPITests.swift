@@ -48,6 +48,12 @@ struct ReviewAPITests {
                     cursor = page["nextCursor"] as? String
                 } while cursor != nil
                 #expect(items.count == 5)
+                // R13: another organisation's review is not found through this organisation's address, even for staff.
+                let staff = try await f.staff(.serviceDesk)
+                let other = try #require(
+                    Int(try await f.ownerQuery("SELECT id::text FROM access_reviews WHERE organisation_id <> \(org.rawValue)").first ?? ""))
+                #expect(try await api.call(.get, "\(base)/\(other)/items", token: staff.bearerToken).status == .notFound)
+                #expect(try await api.call(.get, "\(base)/\(other)/items", token: first.bearerToken).status == .notFound)
                 func item(of account: TestAccount) throws -> Int {
                     try #require(items.first { $0["accountId"] as? String == account.description }?["id"] as? Int)
                 }
@@ -66,6 +72,15 @@ struct ReviewAPITests {
                         ]
                     ])
                 #expect(mixed.status == .forbidden && mixed.code == "self-approval")
+                let repeated = try await api.call(
+                    .post, "\(base)/\(reviewID)/decisions", token: first.bearerToken,
+                    [
+                        "decisions": [
+                            ["itemId": try item(of: members[0]), "decision": "certified"],
+                            ["itemId": try item(of: members[0]), "decision": "revoked"],
+                        ]
+                    ])
+                #expect(repeated.status == .unprocessableContent && repeated["field"] as? String == "decisions", "\(repeated.text)")
                 let many = try await api.call(
                     .post, "\(base)/\(reviewID)/decisions", token: first.bearerToken,
                     [

@@ -59,15 +59,11 @@ public struct DeploymentSettings: Sendable {
 
     /// Every setting with its current value, as PostgreSQL prints it.
     public func all() async throws -> [(setting: DeploymentSetting, value: String)] {
-        try await database.transaction { connection in
-            var values: [(DeploymentSetting, String)] = []
-            for setting in DeploymentSetting.allCases {
-                let value = try await connection.first(
-                    "SELECT \(unescaped: setting.rawValue)::text FROM settings", as: String.self, logger: logger)
-                values.append((setting, value ?? ""))
-            }
-            return values
+        let columns = DeploymentSetting.allCases.map { "\($0.rawValue)::text" }.joined(separator: ", ")
+        let values = try await database.transaction { connection in
+            try await connection.first("SELECT ARRAY[\(unescaped: columns)] FROM settings", as: [String].self, logger: logger) ?? []
         }
+        return Array(zip(DeploymentSetting.allCases, values)).map { (setting: $0.0, value: $0.1) }
     }
 
     /// Sets one setting; returns the value as stored. A value of the wrong type or outside the column's constraint is
