@@ -20,6 +20,8 @@
 #                         only) and print them; all: the setting for the whole run (LOG_STATEMENTS=off)
 #   --top-statements N    load pg_stat_statements (track=all: statements inside the functions too) and print the N
 #                         statements of most execution time of each pair phase (TOP_STATEMENTS=0: off)
+#   --top-functions N     track_functions=all: print the N functions (PL/pgSQL and SQL) of most self time of each pair
+#                         phase, with calls per pair (TOP_FUNCTIONS=0: off)
 #   --results FILE        JSON lines appended here (RESULTS; default: Benchmarks/api/results/load.jsonl)
 #   --quick               small counts (PAIRS=200 READS=300 PGBENCH_PAIRS=300 FILLER_ORGS=200 PHASE_SECONDS=15)
 #   --keep                keep the work folder (cluster, logs, plans) (KEEP=1)
@@ -46,6 +48,7 @@ PGBOUNCER_POOL="${PGBOUNCER_POOL:-20}"
 SYNC_COMMIT="${SYNC_COMMIT:-on}"
 LOG_STATEMENTS="${LOG_STATEMENTS:-off}"
 TOP_STATEMENTS="${TOP_STATEMENTS:-0}"
+TOP_FUNCTIONS="${TOP_FUNCTIONS:-0}"
 RESULTS="${RESULTS:-$here/results/load.jsonl}"
 KEEP="${KEEP:-0}"
 
@@ -68,6 +71,7 @@ while [ $# -gt 0 ]; do
         --synchronous-commit) SYNC_COMMIT="$2"; shift ;;
         --log-statements) LOG_STATEMENTS="$2"; shift ;;
         --top-statements) TOP_STATEMENTS="$2"; shift ;;
+        --top-functions) TOP_FUNCTIONS="$2"; shift ;;
         --results) RESULTS="$2"; shift ;;
         --quick) PAIRS=200; READS=300; PGBENCH_PAIRS=300; FILLER_ORGS=200; PHASE_SECONDS=15 ;;
         --keep) KEEP=1 ;;
@@ -76,7 +80,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-for n in "$TOP_STATEMENTS" "$PAIRS" "$READS" "$PGBENCH_PAIRS" "$FILLER_ORGS" "$PENDING_PER_ORG" "$PGBOUNCER_POOL" "$SCALE_OUT_CLIENTS"; do
+for n in "$TOP_STATEMENTS" "$TOP_FUNCTIONS" "$PAIRS" "$READS" "$PGBENCH_PAIRS" "$FILLER_ORGS" "$PENDING_PER_ORG" "$PGBOUNCER_POOL" "$SCALE_OUT_CLIENTS"; do
     [[ "$n" =~ ^[0-9]+$ ]] || { echo "load.sh: '$n' is not a count" >&2; exit 2; }
 done
 [[ "$PHASE_SECONDS" =~ ^[0-9]+$ ]] && [ "$PHASE_SECONDS" -ge 1 ] && [ "$PHASE_SECONDS" -le 600 ] \
@@ -157,6 +161,7 @@ as_pg "$pgbin/initdb" -D "$work/pg" -U postgres -A trust -E UTF8 --locale=C >"$w
 pgopts="-p $PGPORT -k $work/sock -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB"
 pgopts+=" -c synchronous_commit=$SYNC_COMMIT -c log_line_prefix='%m [%p] %u ' -c log_lock_waits=on"
 [ "$LOG_STATEMENTS" = all ] && pgopts+=" -c log_min_duration_statement=0"
+[ "$TOP_FUNCTIONS" -gt 0 ] && pgopts+=" -c track_functions=all"
 [ "$TOP_STATEMENTS" -gt 0 ] && pgopts+=" -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.max=5000"
 as_pg "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/postgres.log" -w -t 60 -o "$pgopts" start >/dev/null \
     || { cat "$work/pg/postgres.log" >&2; exit 1; }
@@ -355,12 +360,21 @@ run_config() { # ORGS ORG_BASE CLIENTS INSTANCES TARGETS PGBENCH_PORT
     fi
     rss_max_kb=0
     [ "$TOP_STATEMENTS" -gt 0 ] && psql_db -c "SELECT pg_stat_statements_reset()" >/dev/null
+    [ "$TOP_FUNCTIONS" -gt 0 ] && psql_db -c "SELECT pg_stat_reset()" >/dev/null
     timed pairs "$label" -- pair --target "$targets" --clients "$clients" --plan "$work/plans/$label-pair.tsv" \
         --max-seconds "$PHASE_SECONDS"
     if [ "$TOP_STATEMENTS" -gt 0 ]; then
         echo "  top statements of the pair phase by execution time (pg_stat_statements, track=all; nested = inside a function):"
         psql_db -At -F ' | ' -c "SELECT round(total_exec_time::numeric, 1) || ' ms', calls || ' calls', round(mean_exec_time::numeric, 3) || ' ms/call', CASE WHEN toplevel THEN 'top' ELSE 'nested' END, left(regexp_replace(query, '\s+', ' ', 'g'), 120) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'spor_access') ORDER BY total_exec_time DESC LIMIT $TOP_STATEMENTS" \
             | tee "$work/out/$label-top-statements.txt" | sed 's/^/    /'
+    fi
+    if [ "$TOP_FUNCTIONS" -gt 0 ]; then
+        sleep 1   # function statistics reach the view when each backend reports them (at most once a second)
+        local done_pairs
+        done_pairs=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('pairs_ok', 0) or 1)" "$pairs_json" 2>/dev/null || echo 1)
+        echo "  functions of the pair phase by self time (track_functions=all; $done_pairs pairs):"
+        psql_db -At -F ' | ' -c "SELECT round(self_time::numeric, 1) || ' ms self', round(total_time::numeric, 1) || ' ms total', round(calls::numeric / $done_pairs, 1) || ' calls/pair', round((self_time / greatest(calls, 1) * 1000)::numeric, 1) || ' us self/call', funcname FROM pg_stat_user_functions ORDER BY self_time DESC LIMIT $TOP_FUNCTIONS" \
+            | tee "$work/out/$label-top-functions.txt" | sed 's/^/    /'
     fi
     lib plan-reads "$work/plans/$label-reads.tsv" "$work/plans/$label-pair.tsv" "$obase" "$orgs" 999 "$pairs_json"
     timed reads "$label" -- reads --target "$targets" --clients "$clients" --plan "$work/plans/$label-reads.tsv" \
