@@ -96,6 +96,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         /// The command: serve, migrate, staff, organisations, report.
@@ -109,6 +110,8 @@ let package = Package(
                 "MailTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         /// Test support shared by the test targets: a throwaway PostgreSQL cluster, a database per test, the fixture,

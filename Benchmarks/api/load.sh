@@ -22,6 +22,7 @@
 #                         statements of most execution time of each pair phase (TOP_STATEMENTS=0: off)
 #   --top-functions N     track_functions=all: print the N functions (PL/pgSQL and SQL) of most self time of each pair
 #                         phase, with calls per pair (TOP_FUNCTIONS=0: off)
+#   PG_SETTINGS="name=value ..."  extra PostgreSQL settings for the cluster (experiments; printed with the results)
 #   --results FILE        JSON lines appended here (RESULTS; default: Benchmarks/api/results/load.jsonl)
 #   --quick               small counts (PAIRS=200 READS=300 PGBENCH_PAIRS=300 FILLER_ORGS=200 PHASE_SECONDS=15)
 #   --keep                keep the work folder (cluster, logs, plans) (KEEP=1)
@@ -162,6 +163,7 @@ pgopts="-p $PGPORT -k $work/sock -c listen_addresses=127.0.0.1 -c max_connection
 pgopts+=" -c synchronous_commit=$SYNC_COMMIT -c log_line_prefix='%m [%p] %u ' -c log_lock_waits=on"
 [ "$LOG_STATEMENTS" = all ] && pgopts+=" -c log_min_duration_statement=0"
 [ "$TOP_FUNCTIONS" -gt 0 ] && pgopts+=" -c track_functions=all"
+[ -n "${PG_SETTINGS:-}" ] && for kv in $PG_SETTINGS; do pgopts+=" -c $kv"; done   # experiments: PG_SETTINGS="a=1 b=2"
 [ "$TOP_STATEMENTS" -gt 0 ] && pgopts+=" -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.max=5000"
 as_pg "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/postgres.log" -w -t 60 -o "$pgopts" start >/dev/null \
     || { cat "$work/pg/postgres.log" >&2; exit 1; }

@@ -1,6 +1,5 @@
 import ArgumentParser
 
-@main
 struct SporAccess: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spor-access",

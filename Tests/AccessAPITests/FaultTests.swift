@@ -171,7 +171,9 @@ struct FaultTests {
             try await app.test(.router) { client in
                 let api = API(client: client)
                 var ready = try await api.send(.get, "/health/ready")
-                for _ in 0..<300 where ready.status != .ok {
+                // Up to two minutes: migrating a new database from scratch takes seconds alone, far longer while the
+                // rest of the suite runs beside it on two cores.
+                for _ in 0..<1200 where ready.status != .ok {
                     try await Task.sleep(for: .milliseconds(100))
                     ready = try await api.send(.get, "/health/ready")
                 }

@@ -2,6 +2,7 @@ import AccessStore
 import Foundation
 import Logging
 import MailTransport
+import NIOPosix
 
 /// How the outbox leaves the service: by SMTP, or as `.eml` files in a folder (the default, for a person to read).
 public struct MailConfiguration: Sendable {
@@ -107,6 +108,14 @@ public struct MailDropSender: NotificationSender {
     }
 
     public func send(_ messages: [OutboxMessage]) async -> [DeliveryOutcome] {
+        // File writes block: on the thread pool, never on an event loop (Swift concurrency may run on them).
+        let write: @Sendable () -> [DeliveryOutcome] = { [directory, composer, logger] in
+            Self.write(messages, to: directory, composer: composer, logger: logger)
+        }
+        return (try? await NIOThreadPool.singleton.runIfActive(write)) ?? write()
+    }
+
+    private static func write(_ messages: [OutboxMessage], to directory: String, composer: MailComposer, logger: Logger) -> [DeliveryOutcome] {
         messages.map { row in
             let folder = URL(fileURLWithPath: directory, isDirectory: true)
             let file = folder.appendingPathComponent(String(format: "%08lld-%@.eml", row.id, row.template))
