@@ -169,6 +169,14 @@ struct OMSSearchTests {
                     #expect(answer == .sqlState("42501"), "\(sql): \(answer.map(\.description) ?? "allowed")")
                 }
             }
+            // The misspelling threshold is the search's own: lowered by the caller, a word like no other still finds nothing.
+            let loose = Collected<String>()
+            let lowered = await SQLRuleTests.attempt(f, as: nil) { conn in
+                _ = try await conn.query("SET pg_trgm.similarity_threshold = 0", logger: SQLRuleTests.log)
+                for id in try await conn.texts("SELECT id FROM spor_search_organisations('qqqzzz', NULL, 21, 0)") { loose.append(id) }
+            }
+            #expect(lowered == nil)
+            #expect(loose.values.isEmpty, "found \(loose.values) for a word that shares nothing with any name")
             // The way in: the search itself, as anyone.
             let found = Collected<String>()
             let answer = await SQLRuleTests.attempt(f, as: nil) { conn in
