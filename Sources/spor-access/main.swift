@@ -3,11 +3,13 @@ import Foundation
 import NIOCore
 import NIOPosix
 
-// Swift concurrency runs on SwiftNIO's event loops unless SPOR_EXECUTOR=swift: every database call and HTTP request
-// hands its work between the two, and with separate thread pools each hand-over wakes another thread (perf: about
-// a third of the service's CPU under load went to those wake-ups). Blocking work stays off the loops: bcrypt and the
-// mail drop's file writes run on NIOThreadPool. It must be installed before any task runs, hence this entry point.
-if ProcessInfo.processInfo.environment["SPOR_EXECUTOR"] != "swift" {
+// SPOR_EXECUTOR=nio runs Swift concurrency on SwiftNIO's event loops: every database call and HTTP request hands its
+// work between the two, and with separate thread pools each hand-over wakes another thread (perf: about a third of
+// the service's CPU under load). Measured 1.1-1.2x the pairs/s at 32 clients (Benchmarks/api/RESULTS.md), but once,
+// after a 12-minute load run, the service then never finished its shutdown on SIGINT (HTTP closed, every thread
+// idle): opt-in until that is understood. Blocking work stays off the loops either way (bcrypt and the mail drop's
+// file writes run on NIOThreadPool). It must be installed before any task runs, hence this entry point.
+if ProcessInfo.processInfo.environment["SPOR_EXECUTOR"] == "nio" {
     NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 }
 await runCommand()
