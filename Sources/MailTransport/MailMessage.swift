@@ -66,19 +66,28 @@ public struct MailMessage: Sendable, Equatable {
 
     // MARK: Headers
 
-    /// `Tue, 01 Dec 2026 16:33:07 +0000`, in UTC.
+    /// `Tue, 01 Dec 2026 16:33:07 +0000`, in UTC (civil date from the day number: no calendar or time zone object).
     static func rfc5322Date(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: date)
-        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+        let (dayNumber, secondOfDay) = seconds.quotientAndRemainder(dividingBy: 86_400)
+        let days = secondOfDay < 0 ? dayNumber - 1 : dayNumber
+        let second = secondOfDay < 0 ? secondOfDay + 86_400 : secondOfDay
+        // Howard Hinnant's days_from_civil, inverted: day 0 is 1970-01-01 (a Thursday).
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let weekday = Int(((days % 7) + 11) % 7)  // 0 = Sunday
+        let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        func two(_ value: Int?) -> String {
-            let text = String(value ?? 0)
-            return text.count < 2 ? "0" + text : text
-        }
-        return "\(days[parts.weekday! - 1]), \(two(parts.day)) \(months[parts.month! - 1]) \(parts.year!) "
-            + "\(two(parts.hour)):\(two(parts.minute)):\(two(parts.second)) +0000"
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(weekdays[weekday]), \(two(day)) \(months[Int(month) - 1]) \(year) "
+            + "\(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60)) +0000"
     }
 
     /// Header text on one line: line breaks and other control characters become spaces, runs of spaces one space.
@@ -142,7 +151,9 @@ public struct MailMessage: Sendable, Equatable {
 
     /// The body's lines: line ends normalised, each line wrapped at 78 columns, trailing spaces removed.
     static func bodyLines(_ body: String) -> [String] {
-        let normalised = body.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+        let normalised =
+            body.utf8.contains(0x0D)
+            ? body.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n") : body
         var lines = normalised.split(separator: "\n", omittingEmptySubsequences: false)
         if lines.last?.isEmpty == true {
             lines.removeLast()
@@ -152,24 +163,38 @@ public struct MailMessage: Sendable, Equatable {
 
     /// Breaks a line at spaces so that each piece is at most `width` characters; a longer word stays whole.
     static func wrap(_ line: Substring, width: Int) -> [String] {
-        func trimmed(_ text: some StringProtocol) -> String {
-            String(text.reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
-        }
-        guard line.count > width else {
+        // A line of at most `width` bytes has at most `width` characters: most lines never count characters.
+        guard line.utf8.count > width && line.count > width else {
             return [trimmed(line)]
         }
         var pieces: [String] = []
         var current: String?
+        var currentCount = 0
         for word in line.split(separator: " ", omittingEmptySubsequences: false) {
-            if let text = current, text.count + 1 + word.count <= width {
+            let wordCount = word.count
+            if let text = current, currentCount + 1 + wordCount <= width {
                 current = text + " " + word
+                currentCount += 1 + wordCount
             } else {
-                current.map { pieces.append(trimmed($0)) }
+                current.map { pieces.append(trimmed($0[...])) }
                 current = String(word)
+                currentCount = wordCount
             }
         }
-        current.map { pieces.append(trimmed($0)) }
+        current.map { pieces.append(trimmed($0[...])) }
         return pieces
+    }
+
+    /// The text without its trailing spaces and tabs.
+    static func trimmed(_ text: Substring) -> String {
+        var end = text.utf8.endIndex
+        while end > text.utf8.startIndex {
+            let before = text.utf8.index(before: end)
+            let byte = text.utf8[before]
+            guard byte == 0x20 || byte == 0x09 else { break }
+            end = before
+        }
+        return String(decoding: text.utf8[..<end], as: UTF8.self)
     }
 
     /// One line as quoted-printable (RFC 2045): soft line breaks keep every line at most 76 characters.

@@ -1,5 +1,6 @@
 import Foundation
 import MailTransport
+import PropertyBased
 import Testing
 
 @Suite("Rendering")
@@ -128,6 +129,41 @@ struct MailMessageTests {
         ).rendered()
         #expect(header("Date", in: text) == "Thu, 01 Jan 1970 00:00:00 +0000")
         #expect(text.hasSuffix("Content-Transfer-Encoding: 7bit\r\n\r\n"))
+    }
+
+    /// The date is computed from the day number; Foundation's formatter is the reference, over instants from 1901 to
+    /// 2096 (leap years, century years, before 1970, fractions of a second). Fixed seeds and a fresh one; replay one
+    /// with SPOR_DATE_SEED.
+    @Test func dateAgreesWithFoundationsFormatter() {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
+        let fixed = ["aEMuQWgsd64yLM1SRcBg3z5Yg11klpX2d5rAgb5TWMU=", "tL9ziFPTrszxDBPXVCzW9/64YZchlgdmIbQ+KlV04ys="]
+        let seeds = ProcessInfo.processInfo.environment["SPOR_DATE_SEED"].map { [$0] } ?? fixed + [Xoshiro().currentSeed]
+        let edges: [Double] = [0, -1, 86_399.999, 951_782_400, 951_868_800, 4_107_542_400, -2_208_988_800, 1_796_142_787.5]
+        for seed in seeds {
+            print("dateAgreesWithFoundationsFormatter seed \(seed) (replay: SPOR_DATE_SEED=\(seed))")
+            guard var generator = Xoshiro(seed: seed) else {
+                Issue.record("not a PropertyBased seed: \(seed)")
+                continue
+            }
+            let instants = edges + (0..<2_000).map { _ in Double(Int64.random(in: -2_100_000_000...4_100_000_000, using: &generator)) + 0.25 }
+            for instant in instants {
+                let date = Date(timeIntervalSince1970: instant)
+                let text = MailMessage(from: "a@example.org", to: "b@example.org", subject: "x", body: "", date: date, messageID: "m@x").rendered()
+                #expect(header("Date", in: text) == formatter.string(from: date), "instant \(instant), seed \(seed)")
+            }
+        }
+    }
+
+    @Test func longLinesKeepCharacterColumnsAndLoseTrailingSpaces() throws {
+        let word = String(repeating: "é", count: 30)  // 30 characters, 60 bytes: fits the width by characters
+        let text = Self.message(body: "\(word) \(word)   \nend\t \n").rendered()
+        let body = try #require(text.components(separatedBy: "\r\n\r\n").last)
+        #expect(body == "\(word) \(word)\r\nend\r\n")
+        let long = Self.message(body: "\(word) \(word) \(word)\n").rendered()
+        #expect(long.components(separatedBy: "\r\n\r\n").last == "\(word) \(word)\r\n\(word)\r\n")
     }
 }
 

@@ -1,5 +1,9 @@
 import AccessStore
 import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import MailTransport
 import NIOPosix
@@ -115,19 +119,69 @@ public struct MailDropSender: NotificationSender {
         return (try? await NIOThreadPool.singleton.runIfActive(write)) ?? write()
     }
 
+    /// Each message: its text into a hidden temporary file of this process (`.NAME.PID.tmp`, so `*.eml` never
+    /// matches a half-written one), flushed to disk, then renamed over `NAME`; the folder itself is flushed once for
+    /// the whole batch, before any message is reported sent. Plain POSIX calls: Foundation's atomic `Data.write`
+    /// was nearly half of the service's CPU under the load benchmark.
     private static func write(_ messages: [OutboxMessage], to directory: String, composer: MailComposer, logger: Logger) -> [DeliveryOutcome] {
-        messages.map { row in
-            let folder = URL(fileURLWithPath: directory, isDirectory: true)
-            let file = folder.appendingPathComponent(String(format: "%08lld-%@.eml", row.id, row.template))
-            do {
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                try Data(composer.message(for: row).rendered().utf8).write(to: file, options: .atomic)
-                logger.info("mail dropped", metadata: ["id": "\(row.id)", "to": "\(row.recipient)", "file": "\(file.path)"])
-                return .sent("written to \(file.path)")
-            } catch {
-                return .transient("cannot write \(file.path): \(error)")
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            return messages.map { _ in .transient("cannot create \(directory): \(error)") }
+        }
+        let pid = getpid()
+        var outcomes: [DeliveryOutcome] = messages.map { row in
+            let number = String(row.id)
+            let name = String(repeating: "0", count: max(0, 8 - number.count)) + number + "-" + row.template + ".eml"
+            let path = directory + "/" + name
+            let temporary = directory + "/." + name + ".\(pid).tmp"
+            if let failure = writeDurably(Array(composer.message(for: row).rendered().utf8), to: temporary) {
+                unlink(temporary)
+                return .transient("cannot write \(temporary): \(failure)")
+            }
+            guard rename(temporary, path) == 0 else {
+                let failure = String(cString: strerror(errno))
+                unlink(temporary)
+                return .transient("cannot rename \(temporary) to \(path): \(failure)")
+            }
+            logger.info("mail dropped", metadata: ["id": "\(row.id)", "to": "\(row.recipient)", "file": "\(path)"])
+            return .sent("written to \(path)")
+        }
+        // The renames are only durable once the folder is: until then no message of the batch counts as sent.
+        if let failure = syncFolder(directory) {
+            outcomes = outcomes.map { outcome in
+                if case .sent = outcome { return .transient("cannot flush \(directory): \(failure)") }
+                return outcome
             }
         }
+        return outcomes
+    }
+
+    /// Writes `bytes` to a new file at `path` and flushes it to disk; the error text, or nil.
+    private static func writeDurably(_ bytes: [UInt8], to path: String) -> String? {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { return String(cString: strerror(errno)) }
+        defer { close(descriptor) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { buffer in
+                Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return String(cString: strerror(errno))
+            }
+            offset += written
+        }
+        return fsync(descriptor) == 0 ? nil : String(cString: strerror(errno))
+    }
+
+    /// Flushes a folder's entries (renames) to disk; the error text, or nil.
+    private static func syncFolder(_ path: String) -> String? {
+        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return String(cString: strerror(errno)) }
+        defer { close(descriptor) }
+        return fsync(descriptor) == 0 ? nil : String(cString: strerror(errno))
     }
 }
 
