@@ -1,12 +1,14 @@
 import AccessStore
 import Foundation
-
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import MailTransport
 import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// How the outbox leaves the service: by SMTP, or as `.eml` files in a folder (the default, for a person to read).
 public struct MailConfiguration: Sendable {
@@ -165,7 +167,7 @@ public struct MailDropSender: NotificationSender {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { buffer in
-                Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                writeBytes(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
             }
             if written < 0 {
                 if errno == EINTR { continue }
@@ -205,4 +207,9 @@ public struct SMTPSender: NotificationSender {
             }
         }
     }
+}
+
+/// POSIX `write(2)` (inside `MailDropSender` the name is its own method's).
+private func writeBytes(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    write(descriptor, bytes, count)
 }
