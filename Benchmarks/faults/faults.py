@@ -260,7 +260,9 @@ def pool_report(args):
             "after_release": classify(after[0]) if after else None}
     line["ok"] = (line["unanswered"] == 0 and line["server_errors_500"] == 0 and line["slowest_s"] < 15
                   and all(r.get("status") == 503 and r.get("retryAfter") for r in refused)
-                  and bool(after) and after[0].get("status") == 201)
+                  and bool(after) and after[0].get("status") == 201
+                  # Tenant isolation: one organisation's queue takes at most its share of the pool (TenantAdmission).
+                  and bool(other) and other[0].get("status") == 201 and other[0]["ms"] < 5000)
     print(json.dumps(line))
     sys.exit(0 if line["ok"] else 1)
 

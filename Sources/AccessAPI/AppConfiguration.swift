@@ -15,6 +15,9 @@ public struct AppConfiguration: Sendable {
     /// The migrations the service expects to be applied (the readiness check compares them).
     public var migrations: MigrationSet
     public var maximumDatabaseConnections: Int
+    /// Commands of one organisation holding a database connection at once; nil: half the pool (at least one). The
+    /// others wait without a connection (at most `connectionWait`), so one organisation's queue cannot take the pool.
+    public var maximumConnectionsPerOrganisation: Int?
     /// Largest request body accepted, in bytes; larger ones get 413.
     public var maximumBodySize: Int
     /// Deliver the notification outbox and expire due requests in the background (off in most tests).

@@ -17,6 +17,9 @@ public func buildApplication(
     var database = try Database.connect(
         to: configuration.database, logger: logger, maximumConnections: configuration.maximumDatabaseConnections)
     database.connectionWait = configuration.connectionWait
+    database.admission = TenantAdmission(
+        limit: configuration.maximumConnectionsPerOrganisation
+            ?? TenantAdmission.defaultLimit(poolSize: configuration.maximumDatabaseConnections))
     // Reports may read from a replica: spor_report only reads, and authenticating a token writes nothing.
     var reporting = try configuration.reportingDatabase.map { try Database.connect(to: $0, logger: logger, maximumConnections: 5) }
     reporting?.connectionWait = configuration.connectionWait

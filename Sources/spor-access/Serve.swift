@@ -31,6 +31,13 @@ struct Serve: AsyncParsableCommand {
     var poolSize: Int?
 
     @Option(
+        name: .customLong("pool-per-organisation"),
+        help:
+            "Commands of one organisation holding a pool connection at once; the others wait without one, so calls queued on one organisation's lock cannot take the whole pool. Env: SPOR_POOL_PER_ORGANISATION. Default: half the pool size"
+    )
+    var poolPerOrganisation: Int?
+
+    @Option(
         name: .customLong("database-wait"),
         help:
             "Seconds a call waits for a free database connection before it is answered 503. Env: SPOR_DATABASE_WAIT_SECONDS. Default: 5"
@@ -61,6 +68,13 @@ struct Serve: AsyncParsableCommand {
         guard let pool = Int(poolText), (1...1000).contains(pool) else {
             throw ValidationError("pool size '\(poolText)' must be a number from 1 to 1000")
         }
+        let perOrganisationText = database.value(poolPerOrganisation.map(String.init), "SPOR_POOL_PER_ORGANISATION")
+        let perOrganisation = try perOrganisationText.map { text in
+            guard let value = Int(text), (1...pool).contains(value) else {
+                throw ValidationError("pool per organisation '\(text)' must be a number from 1 to the pool size (\(pool))")
+            }
+            return value
+        }
         let waitText = database.value(databaseWait.map { String($0) }, "SPOR_DATABASE_WAIT_SECONDS") ?? "5"
         guard let wait = Double(waitText), wait > 0, wait <= 300 else {
             throw ValidationError("database wait '\(waitText)' must be a number of seconds above 0 and at most 300")
@@ -90,6 +104,7 @@ struct Serve: AsyncParsableCommand {
             configuration.startup = .waitForDatabase(migrateWith: migrate ? resolved.owner : nil)
             configuration.connectionWait = .milliseconds(Int(wait * 1000))
             configuration.maximumRequestsInFlight = inFlight
+            configuration.maximumConnectionsPerOrganisation = perOrganisation
             let app = try buildApplication(configuration, logger: logger)
             try await app.runService()
         } catch {

@@ -26,11 +26,11 @@ struct FaultTests {
     }
 
     /// Until a backend of the test database waits on a lock (the call under test has reached the held lock).
-    static func untilWaitingOnLock(_ f: Fixture) async throws {
+    static func untilWaitingOnLock(_ f: Fixture, count: Int = 1) async throws {
         for _ in 0..<200 {
             let waiting = try await f.ownerQuery(
                 "SELECT count(*)::text FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
-            if waiting != ["0"] { return }
+            if let first = waiting.first, let number = Int(first), number >= count { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("no call came to wait on the lock")
@@ -111,6 +111,64 @@ struct FaultTests {
                     Self.expectUnavailable(try await blocked, code: "database-unavailable", "the call waiting on the lock")
                 }
                 _ = try await holder.query("ROLLBACK", logger: TestDatabase.logger).collect()
+            }
+        }
+    }
+
+    /// The attack first (no per-organisation limit: the pool's size), then the fix (the default, half the pool): a
+    /// burst of calls for one organisation whose lock is held elsewhere, and meanwhile a call of someone else.
+    @Test(
+        "Calls queued on one organisation's lock take at most half the pool: the others still get a connection",
+        .timeLimit(.minutes(1)), arguments: [4, nil] as [Int?])
+    func oneOrganisationCannotTakeThePool(perOrganisation: Int?) async throws {
+        try await Fixture.with { f in
+            let (busy, other) = (try await f.organisation(), try await f.organisation())
+            _ = try await f.superUser(of: busy)
+            _ = try await f.superUser(of: other)
+            var burst: [TestAccount] = []
+            for index in 0..<4 { burst.append(try await f.user("burst\(index)")) }
+            let applicants = burst
+            let bystander = try await f.user("bystander")
+            try await f.owner.withConnection { holder in
+                _ = try await holder.query("BEGIN", logger: TestDatabase.logger).collect()
+                _ = try await holder.query("SELECT 1 FROM organisations WHERE id = \(busy.rawValue) FOR UPDATE", logger: TestDatabase.logger).collect()
+                let app = try TestApplication.build(f.db) {
+                    $0.maximumDatabaseConnections = 4
+                    $0.maximumConnectionsPerOrganisation = perOrganisation
+                    $0.connectionWait = .seconds(2)
+                }
+                try await app.test(.router) { client in
+                    let api = API(client: client)
+                    try await withThrowingTaskGroup(of: API.Reply.self) { group in
+                        for applicant in applicants {
+                            group.addTask {
+                                try await api.call(
+                                    .post, "/v1/access-requests", token: applicant.bearerToken,
+                                    ["role": "spor-industry-user", "organisationId": busy.rawValue])
+                            }
+                        }
+                        try await Self.untilWaitingOnLock(f, count: perOrganisation == nil ? 2 : 4)
+                        try await Task.sleep(for: .milliseconds(200))  // the rest of the burst reaches the pool
+                        let started = ContinuousClock.now
+                        let meanwhile = try await api.call(
+                            .post, "/v1/access-requests", token: bystander.bearerToken,
+                            ["role": "spor-industry-user", "organisationId": other.rawValue])
+                        let waited = ContinuousClock.now - started
+                        if perOrganisation == nil {
+                            #expect(meanwhile.status == .created, "another organisation's call: \(meanwhile.status) \(meanwhile.text)")
+                            #expect(waited < .seconds(2), "answered without waiting for the busy organisation: \(waited)")
+                        } else {
+                            // Without the limit the burst holds every connection: the bystander is refused with it.
+                            Self.expectUnavailable(meanwhile, code: "database-unavailable", "with the pool taken by one organisation")
+                        }
+                        _ = try await holder.query("ROLLBACK", logger: TestDatabase.logger).collect()
+                        for try await reply in group {
+                            #expect(
+                                reply.status == .created || reply.status == .serviceUnavailable,
+                                "a call of the burst: \(reply.status) \(reply.text)")
+                        }
+                    }
+                }
             }
         }
     }

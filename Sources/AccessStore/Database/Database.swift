@@ -22,6 +22,9 @@ public struct Database: Sendable {
     /// How long a call waits for a free connection of the pool (all busy, or PostgreSQL away and the pool
     /// reconnecting) before it gives up with `StoreError.unavailable`: a bounded wait, never a hang.
     public var connectionWait: Duration = .seconds(5)
+    /// How many commands of one organisation may hold a connection at once (nil: no limit); the others wait for a
+    /// slot, holding nothing, for at most `connectionWait` (`TenantAdmission`).
+    public var admission: TenantAdmission?
 
     public init(client: PostgresClient, logger: Logger, role: String? = DatabaseRole.application) {
         self.client = client
@@ -81,15 +84,19 @@ public struct Database: Sendable {
     /// `SELECT * FROM (<query>) AS command WHERE spor_check_deferred_rules()` (0029), so a refusal at what would
     /// have been COMMIT is an error of the statement, reported like any other, and no lock outlives the statement.
     /// Returns the first row.
-    package func command(_ query: PostgresQuery) async throws -> PostgresRow? {
-        try await commandRows(query).first
+    ///
+    /// `organisation`: the organisation whose lock the command takes, when it takes one; the command then runs under
+    /// `admission`'s limit for it, so that calls queued on one organisation's lock cannot take the whole pool.
+    package func command(_ query: PostgresQuery, organisation: OrganisationID? = nil) async throws -> PostgresRow? {
+        try await commandRows(query, organisation: organisation).first
     }
 
     /// Like `command`, every row (a command deciding several things at once).
-    package func commandRows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+    package func commandRows(_ query: PostgresQuery, organisation: OrganisationID? = nil) async throws -> [PostgresRow] {
         var checked = query
         checked.sql = "SELECT * FROM (\(query.sql)) AS command WHERE spor_check_deferred_rules()"
-        return try await rows(checked)
+        guard let admission, let organisation else { return try await rows(checked) }
+        return try await admission.run(for: organisation.rawValue, wait: connectionWait) { try await rows(checked) }
     }
 
     /// Like `call`, every row (a read function's page).

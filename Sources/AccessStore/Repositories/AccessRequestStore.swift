@@ -54,6 +54,7 @@ public struct AccessRequestStore: Sendable {
             ).get()
         }
         let outcome = try await command(
+            organisation,
             """
             SELECT * FROM spor_file_request(\(caller.bearerToken), \(role.rawValue), \(organisation?.rawValue), \(justification),
                                             \(accessUntil))
@@ -105,7 +106,7 @@ public struct AccessRequestStore: Sendable {
         }
         if policy == .enforced, case .failure(let refusal) = ApprovalPolicy.decide(decision, action, grantUntil: grantUntil) {
             if reroute {  // the re-route stands, whatever the decision
-                _ = try await command("SELECT * FROM spor_reroute_request(\(caller.bearerToken), \(id.rawValue))")
+                _ = try await command(facts.request.organisation, "SELECT * FROM spor_reroute_request(\(caller.bearerToken), \(id.rawValue))")
             }
             throw refusal
         }
@@ -115,6 +116,7 @@ public struct AccessRequestStore: Sendable {
         case .reject(let why): (approve, reason) = (false, why)
         }
         let outcome = try await command(
+            facts.request.organisation,
             """
             SELECT * FROM spor_decide_request(\(caller.bearerToken), \(id.rawValue), \(approve), \(reason), \(policy == .enforced),
                                               \(approve ? grantUntil : nil))
@@ -127,11 +129,13 @@ public struct AccessRequestStore: Sendable {
 
     /// Cancels one's own pending request (R18).
     public func cancel(actor caller: any Caller, request id: AccessRequestID) async throws -> AccessRequest {
+        var organisation: OrganisationID?
         if policy == .enforced {
             let facts = try await decisionFacts(caller, id, expectedOrganisation: nil)
             try ApprovalPolicy.cancel(request: facts.request.snapshot, actor: facts.actor).get()
+            organisation = facts.request.organisation
         }
-        return try await command("SELECT * FROM spor_cancel_request(\(caller.bearerToken), \(id.rawValue))").request
+        return try await command(organisation, "SELECT * FROM spor_cancel_request(\(caller.bearerToken), \(id.rawValue))").request
     }
 
     /// Expires pending requests past their expiry time (R18); returns how many.
@@ -188,7 +192,8 @@ public struct AccessRequestStore: Sendable {
         }
         guard
             let revoked = try await database.command(
-                "SELECT * FROM spor_revoke_assignment(\(caller.bearerToken), \(id), \(reason), \(channel == .own))")
+                "SELECT * FROM spor_revoke_assignment(\(caller.bearerToken), \(id), \(reason), \(channel == .own))",
+                organisation: assignment.organisation)
         else { throw Refusal(.notFound, .r13, "Role assignment not found.") }
         let r = try revoked.decode((Int64, String?, UUID, String, Int64?, Bool, Date, Date?).self)
         return try RoleAssignment(row: (r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, assignment.endsAt))
@@ -234,8 +239,11 @@ public struct AccessRequestStore: Sendable {
     }
 
     /// Runs a command function returning `spor_request_outcome`: the request and the grant it made, if any.
-    private func command(_ query: PostgresQuery) async throws -> (request: AccessRequest, grant: RoleAssignment?, rerouted: Bool) {
-        guard let row = try await database.command(query) else {
+    /// `organisation`: the one whose lock it takes (under the per-organisation limit of the pool), when known.
+    private func command(
+        _ organisation: OrganisationID?, _ query: PostgresQuery
+    ) async throws -> (request: AccessRequest, grant: RoleAssignment?, rerouted: Bool) {
+        guard let row = try await database.command(query, organisation: organisation) else {
             throw StoreError.ruleViolation(code: "insert-failed", rule: "R13", message: "the command returned nothing")
         }
         let c = try row.decode(

@@ -136,7 +136,7 @@ public struct AccessReviewStore: Sendable {
             """
             SELECT * FROM spor_decide_review_items(\(caller.bearerToken), \(review), \(ids), \(decisions.map(\.decision.rawValue)),
                                                    \(decisions.map { $0.comment ?? "" }))
-            """
+            """, organisation: facts.first.flatMap { OrganisationID($0.1) }
         ).map { try Self.item($0).item }
     }
 

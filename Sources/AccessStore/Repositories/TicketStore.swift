@@ -53,8 +53,10 @@ public struct TicketStore: Sendable {
     public func open(
         actor caller: any Caller, request id: AccessRequestID, subject: String, description: String?, signatory: Signatory, letter: Upload
     ) async throws -> ServiceDeskTicket {
+        var organisation: OrganisationID?
         if policy == .enforced {
             let facts = try await AccessRequestStore(database: database).facts(caller, id)
+            organisation = facts.request.organisation
             _ = try TicketPolicy.validate(
                 TicketPolicy.Facts(
                     subject: subject, request: facts.request.snapshot, opener: facts.actor, signatoryOrganisation: signatory.organisation,
@@ -69,7 +71,7 @@ public struct TicketStore: Sendable {
                                                \(signatory.jobTitle), \(signatory.email), \(signatory.organisation.rawValue),
                                                \(signatory.hasManagerialAuthority), \(letter.fileName), \(letter.contentType.rawValue),
                                                \(ByteBuffer(bytes: letter.bytes)))
-                """)
+                """, organisation: organisation)
         else { throw StoreError.ruleViolation(code: "insert-failed", rule: "R10", message: "the ticket was not stored") }
         return try ServiceDeskTicket(row: row.decode(ServiceDeskTicket.Row.self))
     }
