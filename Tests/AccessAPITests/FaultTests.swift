@@ -131,7 +131,8 @@ struct FaultTests {
             let bystander = try await f.user("bystander")
             try await f.owner.withConnection { holder in
                 _ = try await holder.query("BEGIN", logger: TestDatabase.logger).collect()
-                _ = try await holder.query("SELECT 1 FROM organisations WHERE id = \(busy.rawValue) FOR UPDATE", logger: TestDatabase.logger).collect()
+                _ = try await holder.query("SELECT 1 FROM organisations WHERE id = \(busy.rawValue) FOR UPDATE", logger: TestDatabase.logger)
+                    .collect()
                 let app = try TestApplication.build(f.db) {
                     $0.maximumDatabaseConnections = 4
                     $0.maximumConnectionsPerOrganisation = perOrganisation
