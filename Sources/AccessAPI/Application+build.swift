@@ -19,7 +19,8 @@ public func buildApplication(
     database.connectionWait = configuration.connectionWait
     database.admission = TenantAdmission(
         limit: configuration.maximumConnectionsPerOrganisation
-            ?? TenantAdmission.defaultLimit(poolSize: configuration.maximumDatabaseConnections))
+            ?? TenantAdmission.defaultLimit(poolSize: configuration.maximumDatabaseConnections),
+        onRefusal: { [metrics] _ in metrics.recordAdmissionRefusal() })
     // Reports may read from a replica: spor_report only reads, and authenticating a token writes nothing.
     var reporting = try configuration.reportingDatabase.map { try Database.connect(to: $0, logger: logger, maximumConnections: 5) }
     reporting?.connectionWait = configuration.connectionWait

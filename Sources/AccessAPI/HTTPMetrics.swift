@@ -31,6 +31,15 @@ public final class HTTPMetrics: Sendable {
         ).record(duration)
     }
 
+    /// A command refused because its organisation already had its share of the pool busy (`TenantAdmission`).
+    func recordAdmissionRefusal() {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "spor", subsystem: "database", metricName: "organisation_admission_refused", unitName: "total",
+                helpText: "Commands answered 503 because their organisation already held its share of the connection pool")
+        ).increment()
+    }
+
     /// The Prometheus text exposition.
     public func exposition() -> String { registry.emitToString() }
 }

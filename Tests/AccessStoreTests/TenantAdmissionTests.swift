@@ -1,4 +1,5 @@
 import AccessStore
+import Synchronization
 import Testing
 
 /// The per-organisation limit on pool connections (`TenantAdmission`) on its own: no database, gates the test opens.
@@ -56,7 +57,8 @@ struct TenantAdmissionTests {
 
     @Test("A call that finds no slot within its wait is refused as unavailable (503), and holds nothing")
     func waitRunsOut() async throws {
-        let admission = TenantAdmission(limit: 1)
+        let refused = Mutex<[String]>([])
+        let admission = TenantAdmission(limit: 1, onRefusal: { organisation in refused.withLock { $0.append(organisation) } })
         let gate = Gate()
         async let holder: Void = admission.run(for: "ORG-1", wait: .seconds(30)) { await gate.wait() }
         try await Self.until(admission, "ORG-1", holding: 1, waiting: 0)
@@ -65,6 +67,7 @@ struct TenantAdmissionTests {
             try await admission.run(for: "ORG-1", wait: .milliseconds(200)) { Issue.record("ran without a slot") }
         }
         #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(refused.withLock { $0 } == ["ORG-1"], "the refusal is reported (the service counts it in /metrics)")
         #expect(await admission.load(of: "ORG-1").waiting == 0)
         await gate.release()
         try await holder

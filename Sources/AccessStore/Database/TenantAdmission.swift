@@ -21,9 +21,13 @@ public actor TenantAdmission {
         let continuation: CheckedContinuation<Void, any Error>
     }
 
-    public init(limit: Int) {
+    /// Called with the organisation each time a call is refused for want of a slot (metrics).
+    private let onRefusal: (@Sendable (String) -> Void)?
+
+    public init(limit: Int, onRefusal: (@Sendable (String) -> Void)? = nil) {
         precondition(limit >= 1, "an organisation must be able to run at least one command")
         self.limit = limit
+        self.onRefusal = onRefusal
     }
 
     /// The default for a pool of `poolSize` connections: half of it (at least one), so that the other organisations
@@ -72,6 +76,7 @@ public actor TenantAdmission {
         guard var queue = waiting[organisation], let index = queue.firstIndex(where: { $0.id == id }) else { return }
         let waiter = queue.remove(at: index)
         waiting[organisation] = queue.isEmpty ? nil : queue
+        onRefusal?(organisation)
         waiter.continuation.resume(
             throwing: StoreError.unavailable(
                 "\(limit) call(s) for organisation \(organisation) are already waiting on it, and no slot became free within \(wait)"))
