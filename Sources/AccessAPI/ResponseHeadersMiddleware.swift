@@ -11,7 +11,8 @@ import ServiceLifecycle
 ///   OpenAPI parameters), and `attachment; filename="…"` must not be; the handler's value is percent-decoded here
 ///   (it holds no line breaks: `APIHandler.attachment` builds it from printable characters only).
 /// - `Connection: close` once the service is shutting down (SIGTERM): the calls in progress are answered, and
-///   their clients learn that this connection ends there, instead of finding out with their next call.
+///   their clients learn that this connection ends there, instead of finding out with their next call. From the
+///   moment the signal arrives (`ShutdownNotice`), not only once the shutdown task has run.
 struct ResponseHeadersMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     static let noSniff = HTTPField.Name("X-Content-Type-Options")!
@@ -19,7 +20,7 @@ struct ResponseHeadersMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
         response.headers[Self.noSniff] = "nosniff"
-        if Task.isShuttingDownGracefully { response.headers[.connection] = "close" }
+        if Task.isShuttingDownGracefully || ShutdownNotice.hasBegun { response.headers[.connection] = "close" }
         if let disposition = response.headers[.contentDisposition], let decoded = disposition.removingPercentEncoding,
             !decoded.contains(where: { $0 == "\r" || $0 == "\n" })
         {
