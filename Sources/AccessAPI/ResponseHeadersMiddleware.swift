@@ -20,7 +20,7 @@ struct ResponseHeadersMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
         response.headers[Self.noSniff] = "nosniff"
-        if Task.isShuttingDownGracefully || ShutdownNotice.hasBegun { response.headers[.connection] = "close" }
+        if Task.isShuttingDownGracefully || ShutdownNotice.shared.hasBegun { response.headers[.connection] = "close" }
         if let disposition = response.headers[.contentDisposition], let decoded = disposition.removingPercentEncoding,
             !decoded.contains(where: { $0 == "\r" || $0 == "\n" })
         {

@@ -13,21 +13,26 @@ import Synchronization
 /// cooperative pool; under load that task waits its turn behind the requests, and `Benchmarks/faults/sigterm.sh` saw
 /// calls answered 20–35 ms after the signal still without `Connection: close`. This flag is set by a dispatch
 /// signal source on a queue of its own, which does not wait for the pool; `ResponseHeadersMiddleware` reads both.
-public enum ShutdownNotice {
-    private static let received = Atomic<Bool>(false)
-    private static let sources = Mutex<[any DispatchSourceSignal]>([])
+public final class ShutdownNotice: Sendable {
+    /// The service's own: `serve` watches SIGTERM and SIGINT with it.
+    public static let shared = ShutdownNotice()
+
+    private let received = Atomic<Bool>(false)
+    private let sources = Mutex<[any DispatchSourceSignal]>([])
+
+    public init() {}
 
     /// True once a watched signal has arrived.
-    public static var hasBegun: Bool { received.load(ordering: .relaxed) }
+    public var hasBegun: Bool { received.load(ordering: .relaxed) }
 
     /// Watches `signals` (the ones `runService` shuts down on); call before the service runs.
-    public static func watch(_ signals: [Int32] = [SIGTERM, SIGINT]) {
+    public func watch(_ signals: [Int32] = [SIGTERM, SIGINT]) {
         let queue = DispatchQueue(label: "spor-access.shutdown-notice")
         sources.withLock { sources in
             for number in signals {
                 signal(number, SIG_IGN)  // as ServiceLifecycle does: the dispatch source, not the default action, handles it
                 let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler { received.store(true, ordering: .relaxed) }
+                source.setEventHandler { [self] in received.store(true, ordering: .relaxed) }
                 source.resume()
                 sources.append(source)
             }

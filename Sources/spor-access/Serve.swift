@@ -106,7 +106,7 @@ struct Serve: AsyncParsableCommand {
             configuration.maximumRequestsInFlight = inFlight
             configuration.maximumConnectionsPerOrganisation = perOrganisation
             let app = try buildApplication(configuration, logger: logger)
-            ShutdownNotice.watch()
+            ShutdownNotice.shared.watch()
             try await app.runService()
         } catch {
             await resolved.stopEmbedded(logger: logger)
