@@ -13,6 +13,11 @@ import Synchronization
 /// cooperative pool; under load that task waits its turn behind the requests, and `Benchmarks/faults/sigterm.sh` saw
 /// calls answered 20–35 ms after the signal still without `Connection: close`. This flag is set by a dispatch
 /// signal source on a queue of its own, which does not wait for the pool; `ResponseHeadersMiddleware` reads both.
+///
+/// Its source shares libdispatch's handling of the signal with ServiceLifecycle's own (one per signal, muxed), so it
+/// fires whenever the shutdown itself is triggered. Proven by `Benchmarks/faults/sigterm.sh`, not by a unit test: in
+/// the test runner's process a signal sent to the process was not always seen by dispatch (other threads may take
+/// it, and the disposition is "ignore"), so a test of it failed under the full suite.
 public final class ShutdownNotice: Sendable {
     /// The service's own: `serve` watches SIGTERM and SIGINT with it.
     public static let shared = ShutdownNotice()

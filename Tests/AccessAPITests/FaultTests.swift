@@ -174,29 +174,6 @@ struct FaultTests {
         }
     }
 
-    /// The flag `ResponseHeadersMiddleware` closes connections on is raised by the signal itself (a signal source on a
-    /// queue of its own), without waiting for a task of the cooperative pool; here with SIGUSR2 and a notice of the
-    /// test's own, so the service's shared one (and every other test's responses) stay as they are.
-    @Test("A watched signal raises the shutdown notice at once, with the cooperative pool busy")
-    func shutdownNoticeFollowsTheSignal() async throws {
-        let notice = ShutdownNotice()
-        notice.watch([SIGUSR2])
-        #expect(!notice.hasBegun)
-        // Keep the cooperative pool's threads busy, as requests under load do.
-        let busy = (0..<ProcessInfo.processInfo.activeProcessorCount).map { _ in
-            Task.detached {
-                let end = ContinuousClock.now + .milliseconds(500)
-                while ContinuousClock.now < end {}
-            }
-        }
-        kill(getpid(), SIGUSR2)
-        let started = ContinuousClock.now
-        while !notice.hasBegun && ContinuousClock.now - started < .seconds(5) { usleep(1_000) }
-        #expect(notice.hasBegun)
-        #expect(ContinuousClock.now - started < .milliseconds(400), "raised before the pool was free again")
-        for task in busy { await task.value }
-    }
-
     @Test("More calls in progress than the limit: the rest are answered 503 overloaded at once")
     func inFlightLimit() async throws {
         try await Fixture.with { f in
