@@ -283,7 +283,17 @@ cpu_snapshot() { # -> machine busy, service, postgres, pgbouncer CPU (seconds), 
     read -r machine_cpu svc_cpu pg_cpu bouncer_cpu < <(lib snapshot "$POSTMASTER" "${bouncer_pid:--}" "${current_pids[@]}")
 }
 sub() { python3 -c "import sys; print(round(float(sys.argv[1]) - float(sys.argv[2]), 2))" "$1" "$2"; }
-prepare_database() { # untimed: steady statistics and no checkpoint debt before a timed phase
+prepare_database() { # untimed: an empty outbox, steady statistics and no checkpoint debt before a timed phase
+    # The pgbench ceiling queues two messages a pair that only the service's worker delivers: without this wait the
+    # next configuration's timed phase ran beside the delivery of thousands of them (mail drop fsyncs, claims).
+    local waited=0 queued
+    while :; do
+        queued=$(psql_owner -At -c "SELECT count(*) FROM notification_outbox WHERE delivered_at IS NULL AND dead_at IS NULL" 2>/dev/null || echo 0)
+        [ "$queued" = 0 ] && break
+        [ "$waited" -ge 300 ] && { say "  outbox still holds $queued message(s) after ${waited} s: timing anyway"; break; }
+        sleep 1; waited=$((waited + 1))
+    done
+    [ "$waited" -gt 0 ] && say "  waited ${waited} s for the outbox to drain"
     psql_owner -c "VACUUM (ANALYZE) accounts, sessions, security_answers, access_requests, role_assignments, audit_events, notification_outbox" >/dev/null 2>&1 || true
     psql_super -c "CHECKPOINT" >/dev/null
 }
