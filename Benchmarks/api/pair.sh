@@ -5,6 +5,7 @@
 #   BASE_REV defaults to c2f0efa (main before the authenticated actor of issue 9).
 #   BASE_DIR/BASE_BIN, HEAD_DIR/HEAD_BIN: use a checkout and its release binary as they are, built already
 #   (no worktree, no build; the revision arguments are then only labels).
+#   BASE_ENV/HEAD_ENV: "NAME=value ..." in the environment of that side's service only (SPOR_EXECUTOR=nio, say).
 # Prints one JSON line per round and the median pair time of each side with their ratio.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,8 +17,9 @@ mkdir -p "$root"
 
 prepare() { # name revision port
     local name=$1 rev=$2 port=$3 dir="$root/$1" bin
-    local given_dir given_bin
+    local given_dir given_bin side_env
     given_dir="$(eval echo "\${${name^^}_DIR:-}")"
+    side_env="$(eval echo "\${${name^^}_ENV:-}")"
     given_bin="$(eval echo "\${${name^^}_BIN:-}")"
     if [ -n "$given_bin" ]; then
         dir="$given_dir"
@@ -29,7 +31,8 @@ prepare() { # name revision port
         bin="$(cd "$dir" && swift build -c release --show-bin-path)/spor-access"
     fi
     rm -rf "$dir/.data/bench"
-    (cd "$dir" && exec "$bin" serve --data-dir .data/bench --port "$port" --log-level error >"$root/$name.log" 2>&1) &
+    # shellcheck disable=SC2086 # side_env is words on purpose
+    (cd "$dir" && exec env $side_env "$bin" serve --data-dir .data/bench --port "$port" --log-level error >"$root/$name.log" 2>&1) &
     echo $! >"$root/$name.pid"
     for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break; sleep 1; done
     # One organisation per round: each round makes its organisation's first super user through the service desk.

@@ -24,23 +24,47 @@ public final class ShutdownNotice: Sendable {
 
     private let received = Atomic<Bool>(false)
     private let sources = Mutex<[any DispatchSourceSignal]>([])
+    private let queue = DispatchQueue(label: "spor-access.shutdown-notice")
+    private let deadline = Mutex<ShutdownDeadline?>(nil)
 
     public init() {}
 
     /// True once a watched signal has arrived.
     public var hasBegun: Bool { received.load(ordering: .relaxed) }
 
+    /// Bounds the shutdown: if the process is still running `limit` after the first watched signal, `expired` runs
+    /// on the notice's own queue (not on Swift's pool or an event loop, so it runs whatever they are doing) and is
+    /// expected to end the process. A graceful shutdown that never finishes (a task awaiting something nobody will
+    /// resume) then ends in a bounded time, with a log line, instead of a process a supervisor has to kill.
+    public func limitShutdown(to limit: Duration, expired: @escaping @Sendable () -> Void) {
+        deadline.withLock { $0 = ShutdownDeadline(limit: limit, expired: expired) }
+    }
+
+    /// What a watched signal does: the flag, and on the first one the deadline's timer. The signal sources call it;
+    /// tests call it in their place (a signal sent to the test runner is not reliably seen by dispatch).
+    public func begin() {
+        guard !received.exchange(true, ordering: .relaxed) else { return }
+        guard let deadline = deadline.withLock({ $0 }) else { return }
+        let nanoseconds = deadline.limit.components.seconds * 1_000_000_000 + deadline.limit.components.attoseconds / 1_000_000_000
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: nanoseconds)), execute: deadline.expired)
+    }
+
     /// Watches `signals` (the ones `runService` shuts down on); call before the service runs.
     public func watch(_ signals: [Int32] = [SIGTERM, SIGINT]) {
-        let queue = DispatchQueue(label: "spor-access.shutdown-notice")
         sources.withLock { sources in
             for number in signals {
                 signal(number, SIG_IGN)  // as ServiceLifecycle does: the dispatch source, not the default action, handles it
                 let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler { [self] in received.store(true, ordering: .relaxed) }
+                source.setEventHandler { [self] in begin() }
                 source.resume()
                 sources.append(source)
             }
         }
     }
+}
+
+/// How long a shutdown may take, and what ends the process when it takes longer.
+private struct ShutdownDeadline: Sendable {
+    let limit: Duration
+    let expired: @Sendable () -> Void
 }

@@ -110,7 +110,7 @@ struct DatabaseOptions: ParsableArguments {
     }
 }
 
-struct ResolvedDatabase {
+struct ResolvedDatabase: Sendable {
     let owner: DatabaseURL
     let application: DatabaseURL
     /// Background work's login (it switches to spor_worker per transaction).
@@ -126,6 +126,18 @@ struct ResolvedDatabase {
             logger.error("could not stop the embedded PostgreSQL", metadata: ["error": "\(error)"])
         }
     }
+
+    /// Stops the embedded cluster without awaiting anything (when the process must end now).
+    func stopEmbeddedNow() {
+        embedded?.stopNow()
+    }
+}
+
+/// Ends the process at once with `status`, after flushing standard output and error: no `atexit` handlers or static
+/// destructors, which could wait for a lock a stuck thread holds.
+func exitAtOnce(_ status: Int32) -> Never {
+    fflush(nil)  // every output stream
+    _exit(status)
 }
 
 /// Prints an error as one clear paragraph (no stack trace) and exits non-zero.

@@ -49,6 +49,13 @@ struct Serve: AsyncParsableCommand {
         help: "API calls in progress at most; more are answered 503 at once. Env: SPOR_MAX_IN_FLIGHT. Default: 1024")
     var maxInFlight: Int?
 
+    @Option(
+        name: .customLong("shutdown-timeout"),
+        help:
+            "Seconds after SIGTERM or SIGINT by which the process has exited, gracefully or not (0: wait for the graceful shutdown however long it takes). Env: SPOR_SHUTDOWN_TIMEOUT_SECONDS. Default: 30"
+    )
+    var shutdownTimeout: Double?
+
     @OptionGroup var database: DatabaseOptions
 
     @OptionGroup(title: "E-mail") var mail: MailOptions
@@ -83,6 +90,10 @@ struct Serve: AsyncParsableCommand {
         guard let inFlight = Int(inFlightText), (1...100_000).contains(inFlight) else {
             throw ValidationError("max in flight '\(inFlightText)' must be a number from 1 to 100000")
         }
+        let shutdownText = database.value(shutdownTimeout.map { String($0) }, "SPOR_SHUTDOWN_TIMEOUT_SECONDS") ?? "30"
+        guard let shutdownSeconds = Double(shutdownText), shutdownSeconds >= 0, shutdownSeconds <= 3600 else {
+            throw ValidationError("shutdown timeout '\(shutdownText)' must be a number of seconds from 0 to 3600")
+        }
         let mailConfiguration = try mail.configuration(database, host: listenHost, port: listenPort)
         let reporting = try database.value(reportingDatabaseURL, "REPORTING_DATABASE_URL").map(DatabaseURL.init(parsing:))
         let migrations: MigrationSet
@@ -106,6 +117,18 @@ struct Serve: AsyncParsableCommand {
             configuration.maximumRequestsInFlight = inFlight
             configuration.maximumConnectionsPerOrganisation = perOrganisation
             let app = try buildApplication(configuration, logger: logger)
+            if shutdownSeconds > 0 {
+                // Past the deadline nothing graceful is left to wait for: the calls in flight have been answered or
+                // given up, and every committed write is in PostgreSQL. The embedded cluster is stopped (fast
+                // shutdown, data safe) so that the next start finds it clean.
+                ShutdownNotice.shared.limitShutdown(to: .milliseconds(Int(shutdownSeconds * 1000))) { [resolved] in
+                    logger.error(
+                        "the graceful shutdown did not finish in time: exiting",
+                        metadata: ["shutdown-timeout-seconds": "\(shutdownSeconds)"])
+                    resolved.stopEmbeddedNow()
+                    exitAtOnce(1)
+                }
+            }
             ShutdownNotice.shared.watch()
             try await app.runService()
         } catch {
