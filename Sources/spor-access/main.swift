@@ -7,8 +7,9 @@ import NIOPosix
 // work between the two, and with separate thread pools each hand-over wakes another thread (perf: about a third of
 // the service's CPU under load). Measured 1.1-1.2x the pairs/s at 32 clients once, no gain in later side-by-side
 // runs (Benchmarks/api/RESULTS.md); and once, after a 12-minute load run, the service then never finished its
-// shutdown on SIGINT (HTTP closed, every thread idle; `--shutdown-timeout` now ends such a shutdown): opt-in. Blocking work stays off the loops either way (bcrypt and the mail drop's
-// file writes run on NIOThreadPool). It must be installed before any task runs, hence this entry point.
+// shutdown on SIGINT (HTTP closed, every thread idle; `--shutdown-timeout` now ends such a shutdown): opt-in.
+// Blocking work stays off the loops either way (bcrypt and the mail drop's file writes run on NIOThreadPool).
+// It must be installed before any task runs, hence this entry point.
 if ProcessInfo.processInfo.environment["SPOR_EXECUTOR"] == "nio" {
     NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 }
