@@ -24,13 +24,12 @@ struct ShutdownNoticeTests {
         notice.begin()
         notice.begin()  // a second signal starts no second timer
         #expect(notice.hasBegun)
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(fired.withLock { $0.isEmpty }, "not before the limit")
 
         for _ in 0..<50 where fired.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(100)) }
         try await Task.sleep(for: .milliseconds(500))
         let times = fired.withLock { $0 }
         #expect(times.count == 1, "once: \(times.count)")
+        // Not before the limit (the time it ran is recorded, so a slow test machine cannot make this pass or fail).
         if let first = times.first { #expect(first - begun >= .milliseconds(300), "after the limit: \(first - begun)") }
     }
 
