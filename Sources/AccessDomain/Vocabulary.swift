@@ -30,6 +30,9 @@ public enum AuditAction: String, Sendable, CaseIterable {
     /// R22: a review item was certified or revoked (subject: the item).
     case reviewItemCertified = "access-review.certified"
     case reviewItemRevoked = "access-review.revoked"
+    /// A column of the deployment's settings changed (written by the database's `r15_settings_changed`, 0052; subject:
+    /// `settings`/`deployment`; before and after name the changed columns only).
+    case settingsChanged = "settings.changed"
 
     /// The audit action of a request reaching a decided state.
     public static func request(_ status: RequestStatus) -> AuditAction? {
@@ -55,6 +58,8 @@ public enum AuditSubject: String, Sendable, CaseIterable {
     /// R22: an access review, and one of its items.
     case accessReview = "access_review"
     case accessReviewItem = "access_review_item"
+    /// The deployment's settings row (one subject: `deployment`).
+    case settings
 }
 
 /// The notifications of R16; raw values as stored in `notification_outbox.template`.
