@@ -253,13 +253,26 @@ public struct AdministrationQueries: Sendable {
     /// An EMA administrator puts a dead message back in the queue (audited); not found for anyone else or an
     /// unknown message, `not-dead` for a message that is queued or sent.
     public func requeueNotification(actor caller: any Caller, id: Int64) async throws -> Notification {
-        let requeued = try await database.command("SELECT spor_requeue_notification(\(caller.bearerToken), \(id))")
-        guard try requeued?.decode(Bool.self) == true else {
-            throw Refusal(.notDead, .r16, "Notification \(id) is not dead: it is queued or sent already.")
+        // One transaction: the requeue holds the row until COMMIT, so a worker's claim (SKIP LOCKED) cannot send it
+        // again before the message is read back as the requeue left it.
+        try await database.transaction { connection in
+            let requeued = try await connection.first(
+                "SELECT spor_requeue_notification(\(caller.bearerToken), \(id))", as: Bool.self, logger: logger)
+            guard requeued == true else {
+                throw Refusal(.notDead, .r16, "Notification \(id) is not dead: it is queued or sent already.")
+            }
+            var found: [Notification] = []
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: Self.notificationColumns)
+                FROM spor_admin_notifications(\(caller.bearerToken), NULL, NULL, \(id + 1), 1)
+                """, logger: logger)
+            for try await row in rows { found.append(try Self.notification(row)) }
+            guard let message = found.first, message.id == id else {
+                throw Refusal(.notFound, .r16, "Notification \(id) does not exist.")
+            }
+            return message
         }
-        let found = try await notifications(actor: caller, recipientEmail: nil, recipientAccount: nil, before: id + 1, limit: 1)
-        guard let message = found.first, message.id == id else { throw Refusal(.notFound, .r16, "Notification \(id) does not exist.") }
-        return message
     }
 
     // MARK: Checks
