@@ -242,12 +242,19 @@ public struct AdministrationQueries: Sendable {
         actor caller: any Caller, recipientEmail: String?, recipientAccount: AccountID?, before: Int64?, limit: Int
     ) async throws -> [Notification] {
         try await database.rows(
-            """
-            SELECT \(unescaped: Self.notificationColumns)
-            FROM spor_admin_notifications(\(caller.bearerToken), \(recipientEmail), \(recipientAccount?.rawValue), \(before),
-                                          \(Int32(clamping: limit)))
-            """
+            Self.notificationsQuery(caller, recipientEmail: recipientEmail, recipientAccount: recipientAccount, before: before, limit: limit)
         ).map(Self.notification)
+    }
+
+    /// One page of the outbox through `spor_admin_notifications`, which checks the token's account.
+    static func notificationsQuery(
+        _ caller: any Caller, recipientEmail: String?, recipientAccount: AccountID?, before: Int64?, limit: Int
+    ) -> PostgresQuery {
+        """
+        SELECT \(unescaped: notificationColumns)
+        FROM spor_admin_notifications(\(caller.bearerToken), \(recipientEmail), \(recipientAccount?.rawValue), \(before),
+                                      \(Int32(clamping: limit)))
+        """
     }
 
     /// An EMA administrator puts a dead message back in the queue (audited); not found for anyone else or an
@@ -263,10 +270,7 @@ public struct AdministrationQueries: Sendable {
             }
             var found: [Notification] = []
             let rows = try await connection.query(
-                """
-                SELECT \(unescaped: Self.notificationColumns)
-                FROM spor_admin_notifications(\(caller.bearerToken), NULL, NULL, \(id + 1), 1)
-                """, logger: logger)
+                Self.notificationsQuery(caller, recipientEmail: nil, recipientAccount: nil, before: id + 1, limit: 1), logger: logger)
             for try await row in rows { found.append(try Self.notification(row)) }
             guard let message = found.first, message.id == id else {
                 throw Refusal(.notFound, .r16, "Notification \(id) does not exist.")
