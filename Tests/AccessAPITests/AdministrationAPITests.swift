@@ -87,6 +87,7 @@ struct AdministrationAPITests {
                 #expect(superUser.status == .created && superUser["approverKind"] as? String == "ema-service-desk")
             }
             #expect(try await f.ownerQuery("SELECT template FROM notification_outbox WHERE template = 'oms-change-request-decided'").count == 1)
+            #expect(try await f.brokenBookkeeping() == [])
         }
     }
 

@@ -100,6 +100,7 @@ extension ConcurrencyTests {
             #expect(rerouted == pending, "every re-route is audited once, and only re-routes")
             // Every loser, whenever its transaction began, sees the winner's grant after the organisation lock.
             #expect(pending == losers)
+            #expect(try await f.brokenBookkeeping() == [])
         }
     }
 

@@ -598,6 +598,11 @@ extension DifferentialPropertyTests {
                 let rows = try await f.ownerQuery(invariant.query)
                 if !rows.isEmpty { broken.append((invariant.name, rows)) }
             }
+            // R15, R16, R4 read back (0053: the commands' own writes are no longer checked at commit).
+            for check in Bookkeeping.checks {
+                let rows = try await f.ownerQuery(PostgresQuery(unsafeSQL: check.query + " LIMIT 10"))
+                if !rows.isEmpty { broken.append((check.name, rows)) }
+            }
             return broken
         }
 

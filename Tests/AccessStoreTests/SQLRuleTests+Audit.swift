@@ -94,5 +94,33 @@ extension SQLRuleTests {
                 #expect(anonymous == Answer("audit-actor", "R15"))
             }
         }
+
+        @Test("0053: only the owner's own functions skip the commit-time bookkeeping checks, and the read-back catches what they skip")
+        func ownerWritesSkipOnlyTheBookkeeping() async throws {
+            try await Fixture.with { f in
+                let org = try await f.organisation()
+                let (applicant, request) = try await f.firstSuperUserRequest(of: org, ticket: false)
+                #expect(try await f.brokenBookkeeping() == [])
+                // The application role is never the owner: it cannot become it, and the test is on current_user.
+                let becomeOwner = await attempt(f, as: applicant) { conn in try await conn.query("SET ROLE spor_owner", logger: log) }
+                #expect(becomeOwner == .sqlState("42501"))
+                let claimed = await attempt(f, as: applicant) { conn in
+                    let rows = try await conn.query("SELECT spor_written_by_owner()", logger: log)
+                    for try await value in rows.decode(Bool.self) where value { throw FixtureError("spor_app passed for the owner") }
+                }
+                #expect(claimed == nil)
+                // So a direct write by the application role is checked at commit as before (auditRequired has the rest).
+                let unaudited = await attempt(f, as: applicant) { conn in
+                    try await conn.query(
+                        "UPDATE access_requests SET status = 'cancelled', decided_by = \(applicant.pgUUID) WHERE id = \(request)", logger: log)
+                }
+                #expect(unaudited == Answer("audit-required", "R15"))
+                // The owner is trusted with its bookkeeping (it could switch the checks off anyway): an unaudited write
+                // of its own commits, and the read-back reports it.
+                #expect(await ownerAttempt(f, "UPDATE organisations SET city = city || ' ' WHERE id = \(org.rawValue)") == nil)
+                let broken = try await f.brokenBookkeeping()
+                #expect(broken.count == 1 && broken.first?.contains("organisations \(org.rawValue)") == true, "\(broken)")
+            }
+        }
     }
 }
