@@ -85,12 +85,17 @@ public enum Bookkeeping {
 
 extension Fixture {
     /// The bookkeeping checks that fail on this database, each with (at most ten of) the rows that break it.
-    public func brokenBookkeeping() async throws -> [String] {
-        var broken: [String] = []
+    public func bookkeepingFailures() async throws -> [(name: String, rows: [String])] {
+        var broken: [(name: String, rows: [String])] = []
         for check in Bookkeeping.checks {
             let rows = try await ownerQuery(PostgresQuery(unsafeSQL: check.query + " LIMIT 10"))
-            if !rows.isEmpty { broken.append("\(check.name): \(rows.joined(separator: "; "))") }
+            if !rows.isEmpty { broken.append((check.name, rows)) }
         }
         return broken
+    }
+
+    /// The same, one line each: what must hold, then the rows that break it.
+    public func brokenBookkeeping() async throws -> [String] {
+        try await bookkeepingFailures().map { "\($0.name): \($0.rows.joined(separator: "; "))" }
     }
 }

@@ -599,10 +599,7 @@ extension DifferentialPropertyTests {
                 if !rows.isEmpty { broken.append((invariant.name, rows)) }
             }
             // R15, R16, R4 read back (0053: the commands' own writes are no longer checked at commit).
-            for check in Bookkeeping.checks {
-                let rows = try await f.ownerQuery(PostgresQuery(unsafeSQL: check.query + " LIMIT 10"))
-                if !rows.isEmpty { broken.append((check.name, rows)) }
-            }
+            broken += try await f.bookkeepingFailures()
             return broken
         }
 

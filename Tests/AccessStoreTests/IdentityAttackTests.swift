@@ -24,6 +24,23 @@ struct IdentityAttackTests {
             logger: log)
     }
 
+    @Test("No caller's search_path reaches inside a SECURITY DEFINER or trigger function: each PL/pgSQL one pins it")
+    func definerAndTriggerFunctionsPinSearchPath() async throws {
+        try await Fixture.with { f in
+            // A trigger function runs with the search_path of whoever wrote the row (spor_app too); a definer one with
+            // its owner's rights. An unpinned one resolves its unqualified calls through the caller's path.
+            let unpinned = try await f.ownerQuery(
+                """
+                SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+                WHERE p.pronamespace = 'public'::regnamespace AND l.lanname = 'plpgsql'
+                  AND (p.prosecdef OR p.prorettype = 'trigger'::regtype)
+                  AND NOT coalesce(array_to_string(p.proconfig, ',') LIKE '%search_path=%', false)
+                ORDER BY 1
+                """)
+            #expect(unpinned == [], "no pinned search_path: \(unpinned)")
+        }
+    }
+
     @Test("Row 1: setting app.account_id by hand makes nobody the actor: no staff role, no other tenant, no approval")
     func handSetActorIsNobody() async throws {
         try await Fixture.with { f in
