@@ -14,8 +14,13 @@
 #                         phase: PHASE_SECONDS x the API's pairs/s, at least 300)
 #   --filler-orgs N       extra OMS organisations for the search (FILLER_ORGS=2000)
 #   --pending N           pending requests filed per organisation before the reads (PENDING_PER_ORG=5)
+#   --warmup N            untimed pairs at each configuration's client count before it is timed, then ANALYZE
+#                         (WARMUP_PAIRS=500; 0: none). Without them the first configuration is timed on nearly empty
+#                         tables whose statistics make the service's cached plans sequential scans (RESULTS.md)
 #   --no-scale-out        skip 2 instances behind pgbouncer (SCALE_OUT=0)   --pool N  pgbouncer pool size (PGBOUNCER_POOL=20)
 #   --synchronous-commit on|off   PostgreSQL's setting (SYNC_COMMIT=on)
+#   --mail-dir DIR        where the services' mail drop writes the outbox's messages (MAIL_DIR; default: the work
+#                         folder's mail/, removed with it; a fresh folder, never the checkout's .data/mail)
 #   --log-statements off|trace|all   trace: log one sequential pair's statements (log_min_duration_statement=0 for it
 #                         only) and print them; all: the setting for the whole run (LOG_STATEMENTS=off)
 #   --top-statements N    load pg_stat_statements (track=all: statements inside the functions too) and print the N
@@ -43,10 +48,12 @@ PHASE_SECONDS="${PHASE_SECONDS:-30}"
 PGBENCH_PAIRS="${PGBENCH_PAIRS:-5000}"
 FILLER_ORGS="${FILLER_ORGS:-2000}"
 PENDING_PER_ORG="${PENDING_PER_ORG:-5}"
+WARMUP_PAIRS="${WARMUP_PAIRS:-500}"
 SCALE_OUT="${SCALE_OUT:-1}"
 SCALE_OUT_CLIENTS="${SCALE_OUT_CLIENTS:-32}"
 PGBOUNCER_POOL="${PGBOUNCER_POOL:-20}"
 SYNC_COMMIT="${SYNC_COMMIT:-on}"
+MAIL_DIR="${MAIL_DIR:-}"
 LOG_STATEMENTS="${LOG_STATEMENTS:-off}"
 TOP_STATEMENTS="${TOP_STATEMENTS:-0}"
 TOP_FUNCTIONS="${TOP_FUNCTIONS:-0}"
@@ -67,9 +74,11 @@ while [ $# -gt 0 ]; do
         --pgbench-pairs) PGBENCH_PAIRS="$2"; shift ;;
         --filler-orgs) FILLER_ORGS="$2"; shift ;;
         --pending) PENDING_PER_ORG="$2"; shift ;;
+        --warmup) WARMUP_PAIRS="$2"; shift ;;
         --no-scale-out) SCALE_OUT=0 ;;
         --pool) PGBOUNCER_POOL="$2"; shift ;;
         --synchronous-commit) SYNC_COMMIT="$2"; shift ;;
+        --mail-dir) MAIL_DIR="$2"; shift ;;
         --log-statements) LOG_STATEMENTS="$2"; shift ;;
         --top-statements) TOP_STATEMENTS="$2"; shift ;;
         --top-functions) TOP_FUNCTIONS="$2"; shift ;;
@@ -81,7 +90,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-for n in "$TOP_STATEMENTS" "$TOP_FUNCTIONS" "$PAIRS" "$READS" "$PGBENCH_PAIRS" "$FILLER_ORGS" "$PENDING_PER_ORG" "$PGBOUNCER_POOL" "$SCALE_OUT_CLIENTS"; do
+for n in "$TOP_STATEMENTS" "$TOP_FUNCTIONS" "$PAIRS" "$READS" "$PGBENCH_PAIRS" "$FILLER_ORGS" "$PENDING_PER_ORG" "$WARMUP_PAIRS" "$PGBOUNCER_POOL" "$SCALE_OUT_CLIENTS"; do
     [[ "$n" =~ ^[0-9]+$ ]] || { echo "load.sh: '$n' is not a count" >&2; exit 2; }
 done
 [[ "$PHASE_SECONDS" =~ ^[0-9]+$ ]] && [ "$PHASE_SECONDS" -ge 1 ] && [ "$PHASE_SECONDS" -le 600 ] \
@@ -141,6 +150,8 @@ else
     as_pg() { "$@"; }
 fi
 mkdir -p "$work/pg" "$work/sock" "$work/pgbouncer" "$work/plans" "$work/out"
+MAIL_DIR="${MAIL_DIR:-$work/mail}"
+mkdir -p "$MAIL_DIR"
 [ "$(id -u)" = 0 ] && chown "$pguser" "$work/pg" "$work/sock" "$work/pgbouncer"
 read -r PGPORT SVC1 SVC2 BOUNCER < <(python3 -c '
 import socket
@@ -188,7 +199,7 @@ start_service() { # NAME PORT OWNER_URL APP_URL [serve flags...]
     local name=$1 port=$2 owner=$3 app=$4
     shift 4
     (cd "$REPO" && exec "$BIN" serve --host 127.0.0.1 --port "$port" --database-url "$owner" --app-database-url "$app" \
-        --migrations-dir "$MIGRATIONS" --log-level warning "$@" >"$work/$name.log" 2>&1) &
+        --migrations-dir "$MIGRATIONS" --mail-dir "$MAIL_DIR" --log-level warning "$@" >"$work/$name.log" 2>&1) &
     local pid=$!
     service_pids+=("$pid")
     for _ in $(seq 1 600); do
@@ -365,6 +376,15 @@ run_config() { # ORGS ORG_BASE CLIENTS INSTANCES TARGETS PGBENCH_PORT
     local pending=$((PENDING_PER_ORG * orgs))
     take_applicants "$pending"
     [ "$pending" -gt 0 ] && lib plan-pair "$work/plans/$label-file.tsv" "$first" "$pending" "$obase" "$orgs"
+    if [ "$WARMUP_PAIRS" -gt 0 ]; then
+        # Untimed: the pair at this configuration's concurrency, so that the statistics prepare_database takes next
+        # describe tables that hold requests, grants and messages, and the service's connections plan against them.
+        take_applicants "$WARMUP_PAIRS"
+        lib plan-pair "$work/plans/$label-warmup.tsv" "$first" "$WARMUP_PAIRS" "$obase" "$orgs"
+        "$LOADGEN" pair --target "$targets" --clients "$clients" --plan "$work/plans/$label-warmup.tsv" \
+            --max-seconds 120 --label "$label-warmup" --out "$work/out/$label-warmup.json"
+        say "  warm-up: $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d.get('pairs_ok'), 'pairs,', d.get('pairs_per_s'), 'pairs/s, untimed')" "$work/out/$label-warmup.json")"
+    fi
     prepare_database
     if [ "$pending" -gt 0 ]; then
         "$LOADGEN" file --target "$targets" --clients "$(( clients < 8 ? clients : 8 ))" --plan "$work/plans/$label-file.tsv" \
