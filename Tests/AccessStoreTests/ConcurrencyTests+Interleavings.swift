@@ -18,23 +18,23 @@ extension ConcurrencyTests {
             let filed = try await f.requests.submit(actor: alice, role: .superUser, organisation: org, justification: nil)
             try await f.openTicket(for: filed.request, by: alice)
             let desk = try await f.staff(.serviceDesk)
-            let observer = try await f.staff(.serviceDesk)
             let (started, startedGate) = AsyncStream<Void>.makeStream()
             let (granted, grantedGate) = AsyncStream<Void>.makeStream()
 
             // The observer's transaction begins (fixing its now()), then waits while the desk grants the first super user.
+            // The count is the owner's helper since 0055 (the command functions call it), so the observer is the owner.
             let observed = Task {
-                let box = Box()
-                try await f.asApplication(actor: observer) { conn in
+                try await f.owner.withConnection { conn in
+                    try await conn.query("BEGIN", logger: TestDatabase.logger)
+                    _ = try await conn.query("SELECT now()", logger: TestDatabase.logger).collect()
                     startedGate.yield()
                     for await _ in granted { break }
                     // (Since 0021 only the owner's functions take the organisation lock; the grant has committed here.)
-                    await box.set(
-                        try await Self.single(
-                            conn.query(
-                                "SELECT spor_active_super_user_count(\(org.rawValue))::int8", logger: TestDatabase.logger)))
+                    let count = try await Self.single(
+                        conn.query("SELECT spor_active_super_user_count(\(org.rawValue))::int8", logger: TestDatabase.logger))
+                    try await conn.query("COMMIT", logger: TestDatabase.logger)
+                    return count
                 }
-                return await box.value
             }
             for await _ in started { break }
             try await Task.sleep(for: .milliseconds(20))

@@ -179,6 +179,42 @@ struct IdentityAttackTests {
         }
     }
 
+    @Test("R13 in SQL: the application role asks who is a super user or staff, and how many super users, about its actor only")
+    func roleChecksAnswerForTheActorOnly() async throws {
+        try await Fixture.with { f in
+            let org = try await f.organisation()
+            let desk = try await f.staff(.serviceDesk)
+            let superUser = try await f.superUser(of: org, approvedBy: desk)
+            let stranger = try await f.user("stranger")
+            // The probes a client with the spor_app login could make about any account or organisation (0055).
+            for call: PostgresQuery in [
+                "SELECT spor_is_active_super_user(\(superUser.pgUUID), \(org.rawValue))::text",
+                "SELECT spor_has_staff_role(\(desk.pgUUID), 'ema-service-desk')::text",
+                "SELECT spor_active_super_user_count(\(org.rawValue))::text",
+            ] {
+                for actor in [nil, stranger] {
+                    let answer = await SQLRuleTests.attempt(f, as: actor) { conn in _ = try await conn.texts(call) }
+                    let who = actor.map(\.description) ?? "nobody"
+                    #expect(answer == .sqlState("42501"), "\(call.sql) as \(who): \(answer.map(\.description) ?? "answered")")
+                }
+            }
+            // What the policies and the service ask instead: about the signed-in actor, and nobody else.
+            let ask: PostgresQuery = """
+                SELECT spor_actor_is_super_user_of(\(org.rawValue))::text || ' ' || spor_actor_has_staff_role('ema-service-desk')::text
+                """
+            for (actor, expected) in [(superUser, "true false"), (desk, "false true"), (stranger, "false false")] {
+                try await f.asApplication(actor: actor) { conn in
+                    let answer = try await conn.texts(ask)
+                    #expect(answer == [expected], "as \(actor)")
+                }
+            }
+            try await f.asApplication(actor: nil) { conn in
+                let answer = try await conn.texts(ask)
+                #expect(answer == ["false false"], "as nobody")
+            }
+        }
+    }
+
     @Test("Row 9: the application and reporting roles cannot hold a statement or a transaction for ever")
     func rolesHaveTimeouts() async throws {
         try await Fixture.with { f in

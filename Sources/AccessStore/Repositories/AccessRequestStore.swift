@@ -268,11 +268,10 @@ public struct AccessRequestStore: Sendable {
 
     // MARK: Shared with the other stores
 
-    /// The account's effective staff roles, in one query.
-    static func staffRoles(of account: AccountID, _ connection: PostgresConnection, _ logger: Logger) async throws -> Set<StaffRole> {
-        let names = try await connection.all(
-            "SELECT role FROM staff_roles WHERE account_id = \(account.rawValue) AND spor_has_staff_role(account_id, role)",
-            as: String.self, logger: logger)
+    /// The effective staff roles of the transaction's actor, in one query (`spor_actor_staff_roles`, 0055: the
+    /// application role may ask about its actor only).
+    static func actorStaffRoles(_ connection: PostgresConnection, _ logger: Logger) async throws -> Set<StaffRole> {
+        let names = try await connection.all("SELECT spor_actor_staff_roles()", as: String.self, logger: logger)
         return Set(names.compactMap(StaffRole.init(rawValue:)))
     }
 }

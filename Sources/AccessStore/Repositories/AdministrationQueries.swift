@@ -26,7 +26,7 @@ public struct AdministrationQueries: Sendable {
     /// The members of `organisation`, newest first, for its active super users and staff (anyone else: not found).
     public func members(actor caller: any Caller, organisation: OrganisationID, before: Int64?, limit: Int) async throws -> [Member] {
         try await database.transaction(as: caller) { connection, actor in
-            try await Self.requireOrganisationVisible(organisation, actor: actor, connection, logger)
+            try await Self.requireOrganisationVisible(organisation, connection, logger)
             let rows = try await connection.all(
                 """
                 SELECT a.id, a.email, a.display_name, min(r.id)
@@ -71,8 +71,8 @@ public struct AdministrationQueries: Sendable {
 
     /// The actor's effective staff roles.
     public func staffRoles(of caller: any Caller) async throws -> Set<StaffRole> {
-        try await database.transaction(as: caller) { connection, actor in
-            try await AccessRequestStore.staffRoles(of: actor, connection, logger)
+        try await database.transaction(as: caller) { connection, _ in
+            try await AccessRequestStore.actorStaffRoles(connection, logger)
         }
     }
 
@@ -84,7 +84,7 @@ public struct AdministrationQueries: Sendable {
         actor caller: any Caller, status: TicketStatus?, overdue: Bool?, before: Int64?, limit: Int
     ) async throws -> [ServiceDeskTicket] {
         try await database.transaction(as: caller) { connection, actor in
-            try await Self.requireStaffRole(.serviceDesk, actor: actor, connection, logger)
+            try await Self.requireStaffRole(.serviceDesk, connection, logger)
             return try await connection.all(
                 """
                 SELECT \(unescaped: ServiceDeskTicket.columns) FROM service_desk_tickets
@@ -100,7 +100,7 @@ public struct AdministrationQueries: Sendable {
     /// The affiliation letter of a ticket, for the service desk (anyone else: not found).
     public func letter(actor caller: any Caller, ticket id: Int64) async throws -> Upload {
         try await database.transaction(as: caller) { connection, actor in
-            try await Self.requireStaffRole(.serviceDesk, actor: actor, connection, logger)
+            try await Self.requireStaffRole(.serviceDesk, connection, logger)
             guard
                 let row = try await connection.first(
                     """
@@ -184,7 +184,7 @@ public struct AdministrationQueries: Sendable {
     ) async throws -> [AuditEvent] {
         try await database.transaction(as: caller) { connection, actor in
             if let organisation {
-                try await Self.requireOrganisationVisible(organisation, actor: actor, connection, logger)
+                try await Self.requireOrganisationVisible(organisation, connection, logger)
             }
             let accountText = account?.description
             let rows = try await connection.all(
@@ -281,26 +281,25 @@ public struct AdministrationQueries: Sendable {
 
     // MARK: Checks
 
-    /// Staff, or an active super user of `organisation`; anyone else (and an unknown organisation): not found (R13).
+    /// The transaction's actor is staff, or an active super user of `organisation`; anyone else (and an unknown
+    /// organisation): not found (R13).
     static func requireOrganisationVisible(
-        _ organisation: OrganisationID, actor: AccountID, _ connection: PostgresConnection, _ logger: Logger
+        _ organisation: OrganisationID, _ connection: PostgresConnection, _ logger: Logger
     ) async throws {
         let allowed =
             try await connection.first(
                 """
                 SELECT EXISTS (SELECT 1 FROM organisations WHERE id = \(organisation.rawValue))
-                   AND (spor_actor_is_staff() OR spor_is_active_super_user(\(actor.rawValue), \(organisation.rawValue)))
+                   AND (spor_actor_is_staff() OR spor_actor_is_super_user_of(\(organisation.rawValue)))
                 """, as: Bool.self, logger: logger) ?? false
         guard allowed else { throw Refusal(.notFound, .r13, "Organisation \(organisation) has nothing for you here.") }
     }
 
-    /// The actor holds `role`; otherwise not found, so the endpoint is not revealed.
-    static func requireStaffRole(
-        _ role: StaffRole, actor: AccountID, _ connection: PostgresConnection, _ logger: Logger
-    ) async throws {
+    /// The transaction's actor holds `role`; otherwise not found, so the endpoint is not revealed.
+    static func requireStaffRole(_ role: StaffRole, _ connection: PostgresConnection, _ logger: Logger) async throws {
         let holds =
             try await connection.first(
-                "SELECT spor_has_staff_role(\(actor.rawValue), \(role.rawValue))", as: Bool.self, logger: logger) ?? false
+                "SELECT spor_actor_has_staff_role(\(role.rawValue))", as: Bool.self, logger: logger) ?? false
         guard holds else { throw Refusal(.notFound, .r13, "There is nothing at this address.") }
     }
 }

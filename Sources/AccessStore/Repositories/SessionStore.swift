@@ -89,7 +89,8 @@ public struct SessionStore: Sendable {
                 FROM accounts a WHERE id = \(account.rawValue)
                 """, as: (String, String, String, Bool).self, logger: logger)
         else { throw Refusal(.notFound, .r13, "Account not found.") }
-        let staff = try await AccessRequestStore.staffRoles(of: account, connection, logger).sorted { $0.rawValue < $1.rawValue }
+        // `account` is the transaction's actor (bound by sign-in or by the caller's token), whose roles these are.
+        let staff = try await AccessRequestStore.actorStaffRoles(connection, logger).sorted { $0.rawValue < $1.rawValue }
         let assignments = try await connection.all(
             """
             SELECT \(unescaped: RoleAssignment.columns) FROM role_assignments
