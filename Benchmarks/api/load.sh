@@ -349,7 +349,11 @@ run_pgbench() { # LABEL ORGS ORG_BASE CLIENTS PORT API_PAIRS_PER_S -> pgbench_js
     local per_client=$(((pairs + clients - 1) / clients)) threads=$((clients > 1 ? 2 : 1))
     take_applicants $((per_client * clients))
     prepare_database
-    "$pgbin/pgbench" -n -M extended -r -h 127.0.0.1 -p "$port" -U spor_app -c "$clients" -j "$threads" -t "$per_client" \
+    # The protocol the service uses: its pair's statements prepared once per connection (-M prepared), except behind
+    # pgbouncer, where it sends them unprepared (-M extended: unnamed statements with parameters, as PostgresNIO does).
+    local mode=prepared
+    [ "$port" = "$BOUNCER" ] && mode=extended
+    "$pgbin/pgbench" -n -M "$mode" -r -h 127.0.0.1 -p "$port" -U spor_app -c "$clients" -j "$threads" -t "$per_client" \
         -D base="$first" -D nclients="$clients" -D orgs="$orgs" -D orgbase="$obase" -D i=0 \
         -f "$here/pgbench_pair.sql" spor_access >"$work/out/$label-pgbench.log" 2>&1 || true
     lib pgbench "$work/out/$label-pgbench.log" >"$work/out/$label-pgbench.json"
@@ -507,9 +511,11 @@ EOF
     bouncer_pid="$(cat "$work/pgbouncer/pgbouncer.pid")"
     B_OWNER="postgres://spor_owner:bench@127.0.0.1:$BOUNCER/spor_access"
     B_APP="postgres://spor_app:bench@127.0.0.1:$BOUNCER/spor_access"
-    say "pgbouncer $("$PGBOUNCER" --version | head -1 | awk '{print $2}') on port $BOUNCER (pool $PGBOUNCER_POOL); two service instances on ports $SVC1 and $SVC2 (--no-migrate)"
-    start_service svc1 "$SVC1" "$B_OWNER" "$B_APP" --no-migrate
-    start_service svc2 "$SVC2" "$B_OWNER" "$B_APP" --no-migrate
+    say "pgbouncer $("$PGBOUNCER" --version | head -1 | awk '{print $2}') on port $BOUNCER (pool $PGBOUNCER_POOL); two service instances on ports $SVC1 and $SVC2 (--no-migrate, SPOR_PREPARED_STATEMENTS=off)"
+    # pgbouncer 1.18 in transaction mode keeps no named statements across transactions: the instances behind it send
+    # the pair's statements unprepared (the variable, not the flag, so that older binaries start too).
+    SPOR_PREPARED_STATEMENTS=off start_service svc1 "$SVC1" "$B_OWNER" "$B_APP" --no-migrate
+    SPOR_PREPARED_STATEMENTS=off start_service svc2 "$SVC2" "$B_OWNER" "$B_APP" --no-migrate
     current_pids=("$svc1_pid" "$svc2_pid")
     run_config "${org_sets[last]}" "$(org_base_of "$last")" "$SCALE_OUT_CLIENTS" 2 "http://127.0.0.1:$SVC1,http://127.0.0.1:$SVC2" "$BOUNCER"
 fi

@@ -1,6 +1,8 @@
 -- The database-only ceiling of one pair: the four statements the service sends for a request and its approval
--- (each a plain SELECT, its own implicit transaction), run by pgbench (-M extended: unnamed statements with
--- parameters, as PostgresNIO sends them). One pgbench "transaction" is one pair, so pgbench's tps is pairs/s.
+-- (each a plain SELECT, its own implicit transaction), run by pgbench in the service's protocol: -M prepared (each
+-- statement prepared once per connection, as the service prepares them since issue 10's prepared statements) or,
+-- through pgbouncer, -M extended (unnamed statements with parameters, as the service then sends them). One pgbench
+-- "transaction" is one pair, so pgbench's tps is pairs/s.
 --
 -- Variables (pgbench -D): base (first applicant number of this run), nclients (-c), orgs, orgbase (first
 -- organisation number), i=0 (this client's pair counter; pgbench keeps a client's variables from one run of the

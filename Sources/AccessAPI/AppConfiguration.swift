@@ -34,6 +34,9 @@ public struct AppConfiguration: Sendable {
     public var connectionWait: Duration = .seconds(5)
     /// API calls in progress at most; more are answered 503 `overloaded` at once.
     public var maximumRequestsInFlight: Int = 1024
+    /// Prepare the request+approve pair's statements once per connection (`Database.preparedStatements`); off
+    /// behind pgbouncer in transaction mode before 1.21, which does not keep named statements across transactions.
+    public var preparedStatements = true
 
     public init(
         host: String = "127.0.0.1",

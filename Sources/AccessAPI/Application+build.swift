@@ -17,6 +17,7 @@ public func buildApplication(
     var database = try Database.connect(
         to: configuration.database, logger: logger, maximumConnections: configuration.maximumDatabaseConnections)
     database.connectionWait = configuration.connectionWait
+    database.preparedStatements = configuration.preparedStatements
     database.admission = TenantAdmission(
         limit: configuration.maximumConnectionsPerOrganisation
             ?? TenantAdmission.defaultLimit(poolSize: configuration.maximumDatabaseConnections),

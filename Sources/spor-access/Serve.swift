@@ -56,6 +56,13 @@ struct Serve: AsyncParsableCommand {
     )
     var shutdownTimeout: Double?
 
+    @Option(
+        name: .customLong("prepared-statements"),
+        help:
+            "on: the request+approve pair's statements are prepared once per connection; off behind pgbouncer in transaction mode before 1.21, which does not keep prepared statements across transactions. Env: SPOR_PREPARED_STATEMENTS. Default: on"
+    )
+    var preparedStatements: String?
+
     @OptionGroup var database: DatabaseOptions
 
     @OptionGroup(title: "E-mail") var mail: MailOptions
@@ -94,6 +101,10 @@ struct Serve: AsyncParsableCommand {
         guard let shutdownSeconds = Double(shutdownText), shutdownSeconds >= 0, shutdownSeconds <= 3600 else {
             throw ValidationError("shutdown timeout '\(shutdownText)' must be a number of seconds from 0 to 3600")
         }
+        let preparedText = database.value(preparedStatements, "SPOR_PREPARED_STATEMENTS") ?? "on"
+        guard let prepared = ["on": true, "off": false][preparedText] else {
+            throw ValidationError("prepared statements '\(preparedText)' must be on or off")
+        }
         let mailConfiguration = try mail.configuration(database, host: listenHost, port: listenPort)
         let reporting = try database.value(reportingDatabaseURL, "REPORTING_DATABASE_URL").map(DatabaseURL.init(parsing:))
         let migrations: MigrationSet
@@ -116,6 +127,7 @@ struct Serve: AsyncParsableCommand {
             configuration.connectionWait = .milliseconds(Int(wait * 1000))
             configuration.maximumRequestsInFlight = inFlight
             configuration.maximumConnectionsPerOrganisation = perOrganisation
+            configuration.preparedStatements = prepared
             let app = try buildApplication(configuration, logger: logger)
             if shutdownSeconds > 0 {
                 // Past the deadline nothing graceful is left to wait for: the calls in flight have been answered or

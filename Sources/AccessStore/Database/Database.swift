@@ -25,6 +25,10 @@ public struct Database: Sendable {
     /// How many commands of one organisation may hold a connection at once (nil: no limit); the others wait for a
     /// slot, holding nothing, for at most `connectionWait` (`TenantAdmission`).
     public var admission: TenantAdmission?
+    /// Whether the statements of `PreparedSQL` types are prepared once per connection (named statements, so that
+    /// PostgreSQL parses and plans them once, not on every call). Off behind a pooler that does not keep named
+    /// statements across transactions (pgbouncer in transaction mode before 1.21); they are then sent as any other.
+    public var preparedStatements = true
 
     public init(client: PostgresClient, logger: Logger, role: String? = DatabaseRole.application) {
         self.client = client
@@ -94,9 +98,39 @@ public struct Database: Sendable {
     /// Like `command`, every row (a command deciding several things at once).
     package func commandRows(_ query: PostgresQuery, organisation: OrganisationID? = nil) async throws -> [PostgresRow] {
         var checked = query
-        checked.sql = "SELECT * FROM (\(query.sql)) AS command WHERE spor_check_deferred_rules()"
+        checked.sql = Self.checked(query.sql)
         guard let admission, let organisation else { return try await rows(checked) }
         return try await admission.run(for: organisation.rawValue, wait: connectionWait) { try await rows(checked) }
+    }
+
+    /// A command's statement with the deferred rule checks run inside it (see `command`).
+    package static func checked(_ sql: String) -> String {
+        "SELECT * FROM (\(sql)) AS command WHERE spor_check_deferred_rules()"
+    }
+
+    /// `call` of a statement sent on every request+approve pair, prepared once per connection when
+    /// `preparedStatements` is on.
+    package func call<Text: PreparedSQL>(_ text: Text.Type, _ binds: PostgresBindings) async throws -> PostgresRow? {
+        try await rows(text, binds).first
+    }
+
+    /// `command` of a prepared statement: `Text.sql` is the command already wrapped by `checked`.
+    package func command<Text: PreparedSQL>(
+        _ text: Text.Type, _ binds: PostgresBindings, organisation: OrganisationID?
+    ) async throws -> PostgresRow? {
+        guard let admission, let organisation else { return try await rows(text, binds).first }
+        return try await admission.run(for: organisation.rawValue, wait: connectionWait) { try await rows(text, binds).first }
+    }
+
+    private func rows<Text: PreparedSQL>(_ text: Text.Type, _ binds: PostgresBindings) async throws -> [PostgresRow] {
+        guard preparedStatements, !dryRun else { return try await rows(PostgresQuery(unsafeSQL: Text.sql, binds: binds)) }
+        return try await retrying {
+            try await withConnection { connection in
+                var rows: [PostgresRow] = []
+                for try await row in try await connection.execute(Prepared<Text>(binds: binds), logger: logger) { rows.append(row) }
+                return rows
+            }
+        }
     }
 
     /// Like `call`, every row (a read function's page).
@@ -361,4 +395,20 @@ extension PostgresConnection {
         }
         return nil
     }
+}
+
+/// The text of a statement the store sends on every request+approve pair (issue 10: planning is not paid per call).
+/// PostgresNIO prepares it on a connection the first time it runs there, as a named statement named after the type.
+package protocol PreparedSQL: Sendable {
+    static var sql: String { get }
+}
+
+/// A `PreparedSQL` as PostgresNIO's prepared statement, answering its rows as they come.
+struct Prepared<Text: PreparedSQL>: PostgresPreparedStatement {
+    typealias Row = PostgresRow
+    static var sql: String { Text.sql }
+    static var name: String { "spor." + String(describing: Text.self) }
+    let binds: PostgresBindings
+    func makeBindings() -> PostgresBindings { binds }
+    func decodeRow(_ row: PostgresRow) -> PostgresRow { row }
 }

@@ -39,9 +39,11 @@ public struct AccessRequestStore: Sendable {
         actor caller: any Caller, role: Role, organisation: OrganisationID?, justification: String?, accessUntil: Date? = nil
     ) async throws -> Submission {
         if policy == .enforced {
-            guard
-                let row = try await database.call(
-                    "SELECT * FROM spor_submission_facts(\(caller.bearerToken), \(role.rawValue), \(organisation?.rawValue))")
+            var binds = PostgresBindings()
+            binds.append(caller.bearerToken)
+            binds.append(role.rawValue)
+            binds.append(organisation?.rawValue)
+            guard let row = try await database.call(PairSQL.SubmissionFacts.self, binds)
             else { throw Refusal(.notFound, .r13, "The signed-in account no longer exists.") }
             let (actor, active, questionsSet, organisationExists, superUsers, pending, holds, now, delay, lifetime, clock) = try row.decode(
                 (UUID, Bool, Bool, Bool, Int32, Bool, Bool, Date, Double, Double, Date).self)
@@ -53,12 +55,13 @@ public struct AccessRequestStore: Sendable {
                     now: now, activationDelay: delay, requestLifetime: lifetime, accessUntil: accessUntil, clock: clock)
             ).get()
         }
-        let outcome = try await command(
-            organisation,
-            """
-            SELECT * FROM spor_file_request(\(caller.bearerToken), \(role.rawValue), \(organisation?.rawValue), \(justification),
-                                            \(accessUntil))
-            """)
+        var binds = PostgresBindings()
+        binds.append(caller.bearerToken)
+        binds.append(role.rawValue)
+        binds.append(organisation?.rawValue)
+        binds.append(justification)
+        binds.append(accessUntil)
+        let outcome = try decodeOutcome(try await database.command(PairSQL.FileRequest.self, binds, organisation: organisation))
         return Submission(request: outcome.request, grant: outcome.grant)
     }
 
@@ -115,12 +118,15 @@ public struct AccessRequestStore: Sendable {
         case .approve: (approve, reason) = (true, comment)
         case .reject(let why): (approve, reason) = (false, why)
         }
-        let outcome = try await command(
-            facts.request.organisation,
-            """
-            SELECT * FROM spor_decide_request(\(caller.bearerToken), \(id.rawValue), \(approve), \(reason), \(policy == .enforced),
-                                              \(approve ? grantUntil : nil))
-            """)
+        var binds = PostgresBindings()
+        binds.append(caller.bearerToken)
+        binds.append(id.rawValue)
+        binds.append(approve)
+        binds.append(reason)
+        binds.append(policy == .enforced)
+        binds.append(approve ? grantUntil : nil)
+        let outcome = try decodeOutcome(
+            try await database.command(PairSQL.DecideRequest.self, binds, organisation: facts.request.organisation))
         if outcome.rerouted { return nil }
         return Decision(request: outcome.request, grant: outcome.grant)
     }
@@ -222,7 +228,10 @@ public struct AccessRequestStore: Sendable {
     private func decisionFacts(
         _ caller: any Caller, _ id: AccessRequestID, expectedOrganisation: OrganisationID?
     ) async throws -> RequestFacts {
-        guard let row = try await database.call("SELECT * FROM spor_decision_facts(\(caller.bearerToken), \(id.rawValue))")
+        var binds = PostgresBindings()
+        binds.append(caller.bearerToken)
+        binds.append(id.rawValue)
+        guard let row = try await database.call(PairSQL.DecisionFacts.self, binds)
         else { throw Refusal(.notFound, .r13, "Access request \(id) not found.") }
         let c = try row.decode(
             (
@@ -243,7 +252,12 @@ public struct AccessRequestStore: Sendable {
     private func command(
         _ organisation: OrganisationID?, _ query: PostgresQuery
     ) async throws -> (request: AccessRequest, grant: RoleAssignment?, rerouted: Bool) {
-        guard let row = try await database.command(query, organisation: organisation) else {
+        try decodeOutcome(try await database.command(query, organisation: organisation))
+    }
+
+    /// The request and the grant a command function answered (`spor_request_outcome`).
+    private func decodeOutcome(_ answer: PostgresRow?) throws -> (request: AccessRequest, grant: RoleAssignment?, rerouted: Bool) {
+        guard let row = answer else {
             throw StoreError.ruleViolation(code: "insert-failed", rule: "R13", message: "the command returned nothing")
         }
         let c = try row.decode(
@@ -273,5 +287,16 @@ public struct AccessRequestStore: Sendable {
     static func actorStaffRoles(_ connection: PostgresConnection, _ logger: Logger) async throws -> Set<StaffRole> {
         let names = try await connection.all("SELECT spor_actor_staff_roles()", as: String.self, logger: logger)
         return Set(names.compactMap(StaffRole.init(rawValue:)))
+    }
+}
+
+/// The four statements of a request+approve pair, prepared once per connection (`Database.preparedStatements`);
+/// `Benchmarks/api/pgbench_pair.sql` sends the same text.
+enum PairSQL {
+    enum SubmissionFacts: PreparedSQL { static let sql = "SELECT * FROM spor_submission_facts($1, $2, $3)" }
+    enum FileRequest: PreparedSQL { static let sql = Database.checked("SELECT * FROM spor_file_request($1, $2, $3, $4, $5)") }
+    enum DecisionFacts: PreparedSQL { static let sql = "SELECT * FROM spor_decision_facts($1, $2)" }
+    enum DecideRequest: PreparedSQL {
+        static let sql = Database.checked("SELECT * FROM spor_decide_request($1, $2, $3, $4, $5, $6)")
     }
 }
