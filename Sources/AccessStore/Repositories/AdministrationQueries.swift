@@ -25,7 +25,7 @@ public struct AdministrationQueries: Sendable {
 
     /// The members of `organisation`, newest first, for its active super users and staff (anyone else: not found).
     public func members(actor caller: any Caller, organisation: OrganisationID, before: Int64?, limit: Int) async throws -> [Member] {
-        try await database.transaction(as: caller) { connection, actor in
+        try await database.transaction(as: caller) { connection, _ in
             try await Self.requireOrganisationVisible(organisation, connection, logger)
             let rows = try await connection.all(
                 """
@@ -83,7 +83,7 @@ public struct AdministrationQueries: Sendable {
     public func tickets(
         actor caller: any Caller, status: TicketStatus?, overdue: Bool?, before: Int64?, limit: Int
     ) async throws -> [ServiceDeskTicket] {
-        try await database.transaction(as: caller) { connection, actor in
+        try await database.transaction(as: caller) { connection, _ in
             try await Self.requireStaffRole(.serviceDesk, connection, logger)
             return try await connection.all(
                 """
@@ -99,7 +99,7 @@ public struct AdministrationQueries: Sendable {
 
     /// The affiliation letter of a ticket, for the service desk (anyone else: not found).
     public func letter(actor caller: any Caller, ticket id: Int64) async throws -> Upload {
-        try await database.transaction(as: caller) { connection, actor in
+        try await database.transaction(as: caller) { connection, _ in
             try await Self.requireStaffRole(.serviceDesk, connection, logger)
             guard
                 let row = try await connection.first(
@@ -182,7 +182,7 @@ public struct AdministrationQueries: Sendable {
     public func auditEvents(
         actor caller: any Caller, organisation: OrganisationID?, account: AccountID?, from: Date?, to: Date?, before: Int64?, limit: Int
     ) async throws -> [AuditEvent] {
-        try await database.transaction(as: caller) { connection, actor in
+        try await database.transaction(as: caller) { connection, _ in
             if let organisation {
                 try await Self.requireOrganisationVisible(organisation, connection, logger)
             }
